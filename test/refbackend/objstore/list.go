@@ -1,0 +1,63 @@
+package objstore
+
+// Listing objects: a cursor seek over the ordered metadata, no file reads.
+
+import (
+	"bytes"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// listBatch is how many entries List reads per read transaction; fn runs
+// outside any transaction, so it may call the store.
+var listBatch = 1000
+
+// List calls fn for each object of bucket whose key starts with prefix and
+// is greater than startAfter, in byte order of keys, until fn returns false.
+// ErrNoSuchBucket if the bucket is missing.
+func (s *Store) List(bucket, prefix, startAfter string, fn func(ObjectMeta) bool) error {
+	seek := []byte(prefix)
+	skip := []byte(nil)
+	if startAfter >= prefix {
+		seek, skip = []byte(startAfter), []byte(startAfter)
+	}
+	pfx := []byte(prefix)
+	for {
+		var batch []ObjectMeta
+		err := s.db.View(func(tx *bolt.Tx) error {
+			objs := objectsOf(tx, bucket)
+			if objs == nil {
+				return fmt.Errorf("%w: %s", ErrNoSuchBucket, bucket)
+			}
+			c := objs.Cursor()
+			for k, v := c.Seek(seek); k != nil && bytes.HasPrefix(k, pfx); k, v = c.Next() {
+				if skip != nil && bytes.Equal(k, skip) {
+					continue
+				}
+				if len(batch) == listBatch {
+					seek, skip = bytes.Clone(k), nil
+					return nil
+				}
+				var h objHeader // the segment list is skipped, not decoded
+				if err := decode(v, &h); err != nil {
+					return err
+				}
+				batch = append(batch, h.meta(bucket, string(k)))
+			}
+			seek = nil
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, m := range batch {
+			if !fn(m) {
+				return nil
+			}
+		}
+		if seek == nil {
+			return nil
+		}
+	}
+}
