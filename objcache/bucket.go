@@ -48,8 +48,8 @@ type ObjectInfo struct {
 
 // ListPage is one page of a delimited listing.
 type ListPage struct {
-	Objects []ObjectInfo // keys directly under the prefix (Metadata is nil)
-	Prefixes []string    // common prefixes ("sub/dir/") when a delimiter is used
+	Objects  []ObjectInfo // keys directly under the prefix (Metadata is nil)
+	Prefixes []string     // common prefixes ("sub/dir/") when a delimiter is used
 }
 
 // PutOptions carries what a write sets besides the body.
