@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"log/syslog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	ssefsfs "github.com/ssefs/ssefs/fs"
+	"github.com/ssefs/ssefs/objcache"
+	"github.com/ssefs/ssefs/ssekeys"
+)
+
+// mountConfig is a validated mount request.
+type mountConfig struct {
+	opts       *mountOptions
+	bucket     string
+	prefix     string
+	mountpoint string
+	encryption ssekeys.Config
+}
+
+// prepare validates everything that can be checked without the network, so
+// that bad input fails before anything is started.
+func prepare(o *mountOptions, source, mountpoint string) (*mountConfig, error) {
+	bucket, prefix, err := parseSource(source)
+	if err != nil {
+		return nil, err
+	}
+	mp, err := checkMountpoint(mountpoint)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &mountConfig{opts: o, bucket: bucket, prefix: prefix, mountpoint: mp}
+	if o.SSECKeyFile != "" {
+		ring, err := ssekeys.LoadKeyFile(o.SSECKeyFile)
+		if err != nil {
+			return nil, err
+		}
+		cfg.encryption.Keys = ring
+	}
+	if o.SSEKMSKeyID != "" {
+		id, err := ssekeys.ParseKMSKeyID(o.SSEKMSKeyID)
+		if err != nil {
+			return nil, err
+		}
+		cfg.encryption.KMSKeyID = id
+	}
+	if err := cfg.encryption.Validate(); err != nil {
+		return nil, err
+	}
+	if o.StagingLimit <= 0 {
+		return nil, errors.New("staging-limit must be positive")
+	}
+	return cfg, nil
+}
+
+// checkMountpoint resolves the mountpoint and refuses what cannot be mounted
+// on, with the fix in the message.
+func checkMountpoint(mp string) (string, error) {
+	abs, err := filepath.Abs(mp)
+	if err != nil {
+		return "", err
+	}
+	st, err := os.Stat(abs)
+	switch {
+	case errors.Is(err, syscall.ENOTCONN):
+		return "", fmt.Errorf("mountpoint %s is a stale FUSE mount (its process is gone): run `umount %s` and mount again", abs, abs)
+	case errors.Is(err, os.ErrNotExist):
+		return "", fmt.Errorf("mountpoint %s does not exist", abs)
+	case err != nil:
+		return "", fmt.Errorf("mountpoint %s: %v", abs, err)
+	case !st.IsDir():
+		return "", fmt.Errorf("mountpoint %s is not a directory", abs)
+	}
+	return abs, nil
+}
+
+// serve connects to the bucket, mounts, reports readiness and serves until
+// unmounted or signalled. ready is the daemon's pipe to its parent (nil in
+// the foreground).
+func serve(cfg *mountConfig, ready *os.File) error {
+	log, closeLog := newLogger(cfg.opts, ready != nil)
+	defer closeLog()
+	fail := func(err error) error {
+		log.Error("mount failed", "err", err)
+		if ready != nil {
+			reportReady(ready, err)
+			return exitError(1)
+		}
+		return err
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	o := cfg.opts
+	client, err := objcache.NewClient(ctx, objcache.ClientConfig{
+		Endpoint:      o.Endpoint,
+		Region:        o.Region,
+		Bucket:        cfg.bucket,
+		Prefix:        cfg.prefix,
+		PathStyle:     true,
+		CAFile:        o.CAFile,
+		Profile:       o.Profile,
+		PasswdFile:    o.PasswdFile,
+		Encryption:    cfg.encryption,
+		AllowHTTPKeys: o.AllowHTTPKeys,
+		Logger:        log,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	check := client.Check // includes an SSE round trip with a probe object
+	if o.ReadOnly {
+		check = client.CheckAccess // writes nothing
+	}
+	if err := check(ctx); err != nil {
+		return fail(err)
+	}
+	if err := os.MkdirAll(o.StagingDir, 0o700); err != nil {
+		return fail(fmt.Errorf("staging dir: %w", err))
+	}
+	staging, err := objcache.NewStaging(o.StagingDir, int64(o.StagingLimit))
+	if err != nil {
+		return fail(fmt.Errorf("staging dir %s: %w", o.StagingDir, err))
+	}
+
+	umask := uint32(o.Umask)
+	fsOpts := ssefsfs.Options{
+		UID:      o.UID,
+		GID:      o.GID,
+		FileMode: os.FileMode(0o666 &^ umask),
+		DirMode:  os.FileMode(0o777 &^ umask),
+		AttrTTL:  o.AttrTTL,
+		ReadOnly: o.ReadOnly,
+		Staging:  staging,
+		Logger:   log,
+	}
+	fuseOpts := fuse.MountOptions{
+		FsName:                   "ssefs#" + cfg.bucket,
+		Name:                     "ssefs",
+		AllowOther:               o.AllowOther,
+		DirectMount:              os.Geteuid() == 0,
+		Debug:                    false,
+		MaxWrite:                 1 << 20,
+		MaxReadAhead:             1 << 20,
+		MaxBackground:            64,
+		DisableXAttrs:            true,
+		EnableLocks:              false,
+		ExplicitDataCacheControl: false,
+	}
+	if o.DefaultPermissions {
+		fuseOpts.Options = append(fuseOpts.Options, "default_permissions")
+	}
+	if o.ReadOnly {
+		fuseOpts.Options = append(fuseOpts.Options, "ro")
+	}
+	root := ssefsfs.NewRoot(client, fsOpts).(*ssefsfs.Root)
+	server, err := root.Mount(cfg.mountpoint, fuseOpts)
+	if err != nil {
+		return fail(fmt.Errorf("mounting on %s: %w", cfg.mountpoint, err))
+	}
+	log.Info("mounted", "bucket", cfg.bucket, "prefix", cfg.prefix, "mountpoint", cfg.mountpoint,
+		"endpoint", o.Endpoint, "encryption", cfg.encryption.Describe())
+	reportReady(ready, nil)
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		sig := <-sigs
+		log.Info("signal received: uploading dirty files, then unmounting", "signal", sig.String())
+		fctx, fcancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		if err := root.FlushAll(fctx); err != nil {
+			log.Error("uploading dirty files before exit", "err", err)
+		}
+		fcancel()
+		unmount(server, cfg.mountpoint, log)
+	}()
+	server.Wait()
+	log.Info("unmounted", "mountpoint", cfg.mountpoint)
+	return nil
+}
+
+// unmount detaches the mount; if files are still open it detaches lazily so
+// that the process can exit without leaving a stale mount behind.
+func unmount(srv *fuse.Server, mountpoint string, log *slog.Logger) {
+	if err := srv.Unmount(); err == nil {
+		return
+	} else {
+		log.Warn("unmount failed, detaching lazily", "err", err)
+	}
+	if err := syscall.Unmount(mountpoint, syscall.MNT_DETACH); err != nil {
+		log.Error("lazy unmount failed", "err", err)
+		os.Exit(1)
+	}
+}
+
+// newLogger logs to stderr in the foreground; a daemon logs to --log-file,
+// else to syslog when there is one.
+func newLogger(o *mountOptions, daemon bool) (*slog.Logger, func()) {
+	level := slog.LevelInfo
+	if o.Debug {
+		level = slog.LevelDebug
+	}
+	hopts := &slog.HandlerOptions{Level: level}
+	var w io.Writer = os.Stderr
+	closeFn := func() {}
+	switch {
+	case o.LogFile != "":
+		f, err := os.OpenFile(o.LogFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err == nil {
+			w, closeFn = f, func() { f.Close() }
+		}
+	case daemon:
+		if sl, err := syslog.New(syslog.LOG_DAEMON|syslog.LOG_INFO, "ssefs"); err == nil {
+			w, closeFn = sl, func() { sl.Close() }
+		} else {
+			w = io.Discard
+		}
+	}
+	return slog.New(slog.NewTextHandler(w, hopts)), closeFn
+}

@@ -1,0 +1,78 @@
+package fs
+
+import (
+	"maps"
+	"slices"
+	"time"
+)
+
+// Caches with a short TTL (Options.AttrTTL) so that a burst of system
+// calls (ls -l, cp -r) costs few requests, while changes made by other
+// clients show up soon. Our own changes update them in place.
+
+// attrCache holds a node's attributes and when they were fetched.
+type attrCache struct {
+	attr nodeAttr
+	at   time.Time // zero: must be fetched again
+}
+
+func (c *attrCache) fresh(ttl time.Duration) bool {
+	return !c.at.IsZero() && time.Since(c.at) < ttl
+}
+
+func (c *attrCache) set(a nodeAttr) {
+	c.attr = a
+	c.at = time.Now()
+}
+
+// listing is one directory level as the server listed it: child name ->
+// whether it is a directory.
+type listing struct {
+	at      time.Time
+	entries map[string]bool
+}
+
+func (l *listing) fresh(ttl time.Duration) bool {
+	return l != nil && time.Since(l.at) < ttl
+}
+
+func (l *listing) sortedNames() []string {
+	return slices.Sorted(maps.Keys(l.entries))
+}
+
+// cachedChild answers from a fresh listing: known reports whether the
+// listing could answer, exists and isDir what it says.
+func (d *dirNode) cachedChild(name string) (known, exists, isDir bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.list.fresh(d.fsys.opts.AttrTTL) {
+		return false, false, false
+	}
+	isDir, exists = d.list.entries[name]
+	return true, exists, isDir
+}
+
+// noteChild records that we created (or moved in) a child.
+func (d *dirNode) noteChild(name string, isDir bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.list != nil {
+		d.list.entries[name] = isDir
+	}
+}
+
+// forgetChild records that we removed (or moved away) a child.
+func (d *dirNode) forgetChild(name string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.list != nil {
+		delete(d.list.entries, name)
+	}
+}
+
+// dropListing discards the cached listing.
+func (d *dirNode) dropListing() {
+	d.mu.Lock()
+	d.list = nil
+	d.mu.Unlock()
+}

@@ -1,0 +1,453 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/ssefs/ssefs/objcache"
+)
+
+// dirNode is a directory: a zero-byte "dir/" marker object, or just a key
+// prefix with objects under it.
+type dirNode struct {
+	nodeBase
+	mu   sync.Mutex
+	ac   attrCache
+	list *listing
+}
+
+var (
+	_ gofs.NodeLookuper  = (*dirNode)(nil)
+	_ gofs.NodeGetattrer = (*dirNode)(nil)
+	_ gofs.NodeSetattrer = (*dirNode)(nil)
+	_ gofs.NodeReaddirer = (*dirNode)(nil)
+	_ gofs.NodeMkdirer   = (*dirNode)(nil)
+	_ gofs.NodeCreater   = (*dirNode)(nil)
+	_ gofs.NodeSymlinker = (*dirNode)(nil)
+	_ gofs.NodeUnlinker  = (*dirNode)(nil)
+	_ gofs.NodeRmdirer   = (*dirNode)(nil)
+	_ gofs.NodeRenamer   = (*dirNode)(nil)
+)
+
+// prefix is the key prefix of the directory's children ("" for the root,
+// "a/b/" otherwise).
+func (d *dirNode) prefix() (string, bool) {
+	key, ok := nodeKey(d.EmbeddedInode())
+	if !ok || key == "" {
+		return "", ok
+	}
+	return key + "/", true
+}
+
+func (d *dirNode) childKey(name string) (string, syscall.Errno) {
+	p, ok := d.prefix()
+	if !ok {
+		return "", syscall.ENOENT
+	}
+	return p + name, 0
+}
+
+// kind is what a name in a directory turned out to be.
+type kind int
+
+const (
+	kindNone kind = iota
+	kindFile
+	kindDir
+	kindSymlink
+)
+
+func kindOf(a nodeAttr) kind {
+	switch a.mode & syscall.S_IFMT {
+	case syscall.S_IFDIR:
+		return kindDir
+	case syscall.S_IFLNK:
+		return kindSymlink
+	}
+	return kindFile
+}
+
+// errStop ends a listing after its first page.
+var errStop = errors.New("stop listing")
+
+// probe finds out what key is: an object (file or symlink), a directory
+// (marker or prefix), or nothing (ErrNotFound). A fresh listing of the
+// parent answers negative lookups and says which HEAD to send.
+func (fsys *filesys) probe(ctx context.Context, d *dirNode, name, key string) (kind, nodeAttr, error) {
+	known, exists, isDir := d.cachedChild(name)
+	if known && !exists {
+		return kindNone, nodeAttr{}, objcache.ErrNotFound
+	}
+	if !known || !isDir {
+		info, err := fsys.b.Head(ctx, key)
+		if err == nil {
+			a := fsys.attrFromInfo(info, syscall.S_IFREG)
+			return kindOf(a), a, nil
+		}
+		if !errors.Is(err, objcache.ErrNotFound) {
+			return kindNone, nodeAttr{}, err
+		}
+	}
+	a, err := fsys.headDir(ctx, key+"/")
+	return kindDir, a, err
+}
+
+// headDir returns the attributes of the directory with key prefix p: from
+// its marker, or the defaults when only objects under it exist.
+func (fsys *filesys) headDir(ctx context.Context, p string) (nodeAttr, error) {
+	info, err := fsys.b.Head(ctx, p)
+	if err == nil {
+		a := fsys.attrFromInfo(info, syscall.S_IFDIR)
+		a.mode = a.mode&^syscall.S_IFMT | syscall.S_IFDIR
+		return a, nil
+	}
+	if !errors.Is(err, objcache.ErrNotFound) {
+		return nodeAttr{}, err
+	}
+	empty, err := fsys.isEmpty(ctx, p)
+	if err != nil {
+		return nodeAttr{}, err
+	}
+	if empty {
+		return nodeAttr{}, objcache.ErrNotFound
+	}
+	return fsys.defaultDirAttr(), nil
+}
+
+// isEmpty reports whether nothing but the marker itself is under prefix p.
+func (fsys *filesys) isEmpty(ctx context.Context, p string) (bool, error) {
+	empty := true
+	err := fsys.b.List(ctx, p, "/", func(pg objcache.ListPage) error {
+		for _, o := range pg.Objects {
+			if o.Key != p {
+				empty = false
+			}
+		}
+		if len(pg.Prefixes) > 0 {
+			empty = false
+		}
+		if !empty {
+			return errStop
+		}
+		return nil
+	})
+	if errors.Is(err, errStop) {
+		err = nil
+	}
+	return empty, err
+}
+
+// Lookup finds a child by HEAD (details are only fetched here, never in
+// Readdir) and reuses the existing inode when the type still matches, so
+// open files keep their state.
+func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	key, errno := d.childKey(name)
+	if errno != 0 {
+		return nil, errno
+	}
+	k, a, err := d.fsys.probe(ctx, d, name, key)
+	if err != nil {
+		return nil, d.fsys.fail("lookup", key, err)
+	}
+	if child := d.GetChild(name); child != nil {
+		switch n := child.Operations().(type) {
+		case *fileNode:
+			if k == kindFile {
+				n.serverAttr(a).fill(&out.Attr)
+				return child, 0
+			}
+		case *dirNode:
+			if k == kindDir {
+				n.setAttr(a)
+				a.fill(&out.Attr)
+				return child, 0
+			}
+		case *symlinkNode:
+			if k == kindSymlink {
+				n.setAttr(a)
+				a.fill(&out.Attr)
+				return child, 0
+			}
+		}
+	}
+	a.fill(&out.Attr)
+	return d.newChild(ctx, k, a), 0
+}
+
+// newChild makes an inode of the given kind.
+func (d *dirNode) newChild(ctx context.Context, k kind, a nodeAttr) *gofs.Inode {
+	switch k {
+	case kindDir:
+		n := &dirNode{nodeBase: nodeBase{fsys: d.fsys}}
+		n.ac.set(a)
+		return d.NewInode(ctx, n, gofs.StableAttr{Mode: syscall.S_IFDIR})
+	case kindSymlink:
+		n := &symlinkNode{nodeBase: nodeBase{fsys: d.fsys}}
+		n.ac.set(a)
+		return d.NewInode(ctx, n, gofs.StableAttr{Mode: syscall.S_IFLNK})
+	}
+	n := &fileNode{nodeBase: nodeBase{fsys: d.fsys}}
+	n.ac.set(a)
+	return d.NewInode(ctx, n, gofs.StableAttr{Mode: syscall.S_IFREG})
+}
+
+func (d *dirNode) setAttr(a nodeAttr) {
+	d.mu.Lock()
+	d.ac.set(a)
+	d.mu.Unlock()
+}
+
+// Getattr answers from the cache, or HEADs the marker.
+func (d *dirNode) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	a, errno := d.attr(ctx)
+	if errno != 0 {
+		return errno
+	}
+	a.fill(&out.Attr)
+	return 0
+}
+
+func (d *dirNode) attr(ctx context.Context) (nodeAttr, syscall.Errno) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.IsRoot() {
+		return d.fsys.defaultDirAttr(), 0
+	}
+	if !d.ac.fresh(d.fsys.opts.AttrTTL) {
+		p, ok := d.prefix()
+		if !ok {
+			return d.ac.attr, 0
+		}
+		info, err := d.fsys.b.Head(ctx, p)
+		switch {
+		case err == nil:
+			a := d.fsys.attrFromInfo(info, syscall.S_IFDIR)
+			a.mode = a.mode&^syscall.S_IFMT | syscall.S_IFDIR
+			d.ac.set(a)
+		case errors.Is(err, objcache.ErrNotFound):
+			d.ac.set(d.fsys.defaultDirAttr()) // a prefix without marker
+		default:
+			return nodeAttr{}, d.fsys.fail("getattr", p, err)
+		}
+	}
+	return d.ac.attr, 0
+}
+
+// Setattr rewrites the marker's metadata (creating a marker for a
+// directory that was only a prefix). The root has no object; changes to
+// it are accepted and not kept.
+func (d *dirNode) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if d.fsys.opts.ReadOnly {
+		return syscall.EROFS
+	}
+	a, errno := d.attr(ctx)
+	if errno != 0 {
+		return errno
+	}
+	a, changed := applySetattr(a, in)
+	if changed && !d.IsRoot() {
+		p, _ := d.prefix()
+		opts := a.putOptions(p)
+		info, err := d.fsys.b.Copy(ctx, p, p, &opts)
+		if errors.Is(err, objcache.ErrNotFound) {
+			info, err = d.fsys.b.Put(ctx, p, strings.NewReader(""), 0, opts)
+		}
+		if err != nil {
+			return d.fsys.fail("setattr", p, err)
+		}
+		a.etag = info.ETag
+		d.setAttr(a)
+	}
+	a.fill(&out.Attr)
+	return 0
+}
+
+// Readdir lists one level with a delimited listing; it sends no HEAD, so
+// entries carry only their type. Details come from Lookup.
+func (d *dirNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	names, dirs, errno := d.readListing(ctx)
+	if errno != 0 {
+		return nil, errno
+	}
+	ents := make([]fuse.DirEntry, 0, len(names))
+	for i, name := range names {
+		mode := uint32(syscall.S_IFREG)
+		if dirs[i] {
+			mode = syscall.S_IFDIR
+		}
+		ents = append(ents, fuse.DirEntry{Name: name, Mode: mode})
+	}
+	return gofs.NewListDirStream(ents), 0
+}
+
+// readListing returns the sorted child names and which are directories,
+// from the cache or a new listing.
+func (d *dirNode) readListing(ctx context.Context) ([]string, []bool, syscall.Errno) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.list.fresh(d.fsys.opts.AttrTTL) {
+		p, ok := d.prefix()
+		if !ok {
+			return nil, nil, syscall.ENOENT
+		}
+		l := &listing{entries: map[string]bool{}}
+		err := d.fsys.b.List(ctx, p, "/", func(pg objcache.ListPage) error {
+			for _, o := range pg.Objects {
+				if name := o.Key[len(p):]; validName(name) {
+					l.entries[name] = false
+				}
+			}
+			for _, sub := range pg.Prefixes {
+				name := strings.TrimSuffix(sub[len(p):], "/")
+				if _, isFile := l.entries[name]; validName(name) && !isFile {
+					l.entries[name] = true
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, nil, d.fsys.fail("readdir", p, err)
+		}
+		l.at = time.Now()
+		d.list = l
+	}
+	names := d.list.sortedNames()
+	dirs := make([]bool, len(names))
+	for i, n := range names {
+		dirs[i] = d.list.entries[n]
+	}
+	return names, dirs, 0
+}
+
+// validName rejects keys that cannot be a directory entry ("a//b", "a/.").
+func validName(name string) bool {
+	return name != "" && name != "." && name != ".." && !strings.Contains(name, "/")
+}
+
+// Mkdir writes a "dir/" marker carrying the mode.
+func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if d.fsys.opts.ReadOnly {
+		return nil, syscall.EROFS
+	}
+	key, errno := d.childKey(name)
+	if errno != 0 {
+		return nil, errno
+	}
+	a := newAttr(syscall.S_IFDIR|mode&07777, callerOf(ctx))
+	info, err := d.fsys.b.Put(ctx, key+"/", strings.NewReader(""), 0, a.putOptions(key+"/"))
+	if err != nil {
+		return nil, d.fsys.fail("mkdir", key+"/", err)
+	}
+	a.etag = info.ETag
+	d.noteChild(name, true)
+	a.fill(&out.Attr)
+	return d.newChild(ctx, kindDir, a), 0
+}
+
+// Create stores an empty object at once (so that the file is listed and
+// its permissions checked by the server), then opens it.
+func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	if d.fsys.opts.ReadOnly {
+		return nil, nil, 0, syscall.EROFS
+	}
+	key, errno := d.childKey(name)
+	if errno != 0 {
+		return nil, nil, 0, errno
+	}
+	a := newAttr(syscall.S_IFREG|mode&07777, callerOf(ctx))
+	opts := a.putOptions(key)
+	info, err := d.fsys.b.Put(ctx, key, strings.NewReader(""), 0, opts)
+	if err != nil {
+		return nil, nil, 0, d.fsys.fail("create", key, err)
+	}
+	a.etag, a.contentType = info.ETag, opts.ContentType
+	d.noteChild(name, false)
+	child := d.newChild(ctx, kindFile, a)
+	fn := child.Operations().(*fileNode)
+	fh, errno := fn.open(ctx, flags)
+	if errno != 0 {
+		return nil, nil, 0, errno
+	}
+	a.fill(&out.Attr)
+	return child, fh, 0, 0
+}
+
+// Symlink stores the target as the body of an object with S_IFLNK mode.
+func (d *dirNode) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if d.fsys.opts.ReadOnly {
+		return nil, syscall.EROFS
+	}
+	key, errno := d.childKey(name)
+	if errno != 0 {
+		return nil, errno
+	}
+	a := newAttr(syscall.S_IFLNK|0o777, callerOf(ctx))
+	info, err := d.fsys.b.Put(ctx, key, strings.NewReader(target), int64(len(target)), a.putOptions(key))
+	if err != nil {
+		return nil, d.fsys.fail("symlink", key, err)
+	}
+	a.etag, a.size = info.ETag, int64(len(target))
+	d.noteChild(name, false)
+	a.fill(&out.Attr)
+	child := d.newChild(ctx, kindSymlink, a)
+	child.Operations().(*symlinkNode).target = []byte(target)
+	return child, 0
+}
+
+// Unlink deletes a file or symlink object. An open file stays usable; its
+// data is no longer uploaded.
+func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
+	if d.fsys.opts.ReadOnly {
+		return syscall.EROFS
+	}
+	key, errno := d.childKey(name)
+	if errno != 0 {
+		return errno
+	}
+	if err := d.fsys.b.Delete(ctx, key); err != nil {
+		return d.fsys.fail("unlink", key, err)
+	}
+	d.markRemoved(name)
+	d.forgetChild(name)
+	return 0
+}
+
+// markRemoved tells an open file node that its object is gone.
+func (d *dirNode) markRemoved(name string) {
+	if child := d.GetChild(name); child != nil {
+		if fn, ok := child.Operations().(*fileNode); ok {
+			fn.markDeleted()
+		}
+	}
+}
+
+// Rmdir deletes the marker of an empty directory.
+func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
+	if d.fsys.opts.ReadOnly {
+		return syscall.EROFS
+	}
+	key, errno := d.childKey(name)
+	if errno != 0 {
+		return errno
+	}
+	p := key + "/"
+	empty, err := d.fsys.isEmpty(ctx, p)
+	if err != nil {
+		return d.fsys.fail("rmdir", p, err)
+	}
+	if !empty {
+		return syscall.ENOTEMPTY
+	}
+	if err := d.fsys.b.Delete(ctx, p); err != nil {
+		return d.fsys.fail("rmdir", p, err)
+	}
+	d.forgetChild(name)
+	return 0
+}
