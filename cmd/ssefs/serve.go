@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"log/syslog"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -190,18 +192,25 @@ func serve(cfg *mountConfig, ready *os.File) error {
 	return nil
 }
 
-// unmount detaches the mount; if files are still open it detaches lazily so
-// that the process can exit without leaving a stale mount behind.
+// unmount detaches the mount. If files are still open, a plain unmount is
+// refused (EBUSY); then the mount is detached lazily and the process exits
+// at once, since the kernel would keep the connection (and server.Wait)
+// alive until the last open file is closed. Dirty data was uploaded before.
 func unmount(srv *fuse.Server, mountpoint string, log *slog.Logger) {
-	if err := srv.Unmount(); err == nil {
+	err := srv.Unmount()
+	if err == nil {
 		return
-	} else {
-		log.Warn("unmount failed, detaching lazily", "err", err)
 	}
+	log.Warn("files are still open: detaching the mount lazily", "err", err)
 	if err := syscall.Unmount(mountpoint, syscall.MNT_DETACH); err != nil {
-		log.Error("lazy unmount failed", "err", err)
-		os.Exit(1)
+		// Without privileges, fusermount3 (setuid) detaches our own mount.
+		if out, ferr := exec.Command("fusermount3", "-u", "-z", mountpoint).CombinedOutput(); ferr != nil {
+			log.Error("lazy unmount failed", "err", err, "fusermount3", strings.TrimSpace(string(out)))
+			os.Exit(1)
+		}
 	}
+	log.Info("unmounted (lazily)", "mountpoint", mountpoint)
+	os.Exit(0)
 }
 
 // newLogger logs to stderr in the foreground; a daemon logs to --log-file,

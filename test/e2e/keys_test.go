@@ -59,7 +59,7 @@ func TestMixedBucketAndRotation(t *testing.T) {
 				t.Fatalf("reading an object under an unknown key: %v, want permission denied", err)
 			}
 			log := m.Log()
-			if !strings.Contains(log, "foreign.txt") || !strings.Contains(log, newKey.Fingerprint()) || !strings.Contains(log, oldKey.Fingerprint()) {
+			if !strings.Contains(log, "no configured key opens the object") || !strings.Contains(log, "foreign.txt") || !strings.Contains(log, newKey.Fingerprint()) || !strings.Contains(log, oldKey.Fingerprint()) {
 				t.Errorf("the log should name foreign.txt and the fingerprints tried:\n%s", log)
 			}
 			for _, k := range []*ssekeys.Key{newKey, oldKey, foreign} {

@@ -3,6 +3,8 @@ package testenv
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net/http"
 	"os"
@@ -146,8 +148,25 @@ func (b *Backend) S3() *s3.Client {
 		Region:       "us-east-1",
 		UsePathStyle: true,
 		Credentials:  credentials.NewStaticCredentialsProvider(b.Env["AWS_ACCESS_KEY_ID"], b.Env["AWS_SECRET_ACCESS_KEY"], ""),
-		HTTPClient:   http.DefaultClient,
+		HTTPClient:   b.httpClient(),
 	})
+}
+
+// httpClient trusts the backend's CA when it serves TLS.
+func (b *Backend) httpClient() *http.Client {
+	caFile := b.Env["AWS_CA_BUNDLE"]
+	if caFile == "" {
+		return http.DefaultClient
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		panic(fmt.Sprintf("reading the backend's CA %s: %v", caFile, err))
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+	return &http.Client{Transport: tr}
 }
 
 // CreateBucket makes a bucket through the S3 API.

@@ -5,6 +5,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -116,4 +118,30 @@ func IsMounted(dir string) bool {
 
 func unescapeMount(s string) string {
 	return strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`).Replace(s)
+}
+
+// PID returns the process id of the ssefs daemon serving the mount, found
+// by its command line, or 0.
+func (m *Mount) PID() int {
+	return DaemonPID(m.Dir)
+}
+
+// DaemonPID finds the ssefs process whose command line names mountpoint.
+func DaemonPID(mountpoint string) int {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(cmdline), "\x00")
+		if len(args) > 0 && filepath.Base(args[0]) == "ssefs" && slices.Contains(args, mountpoint) {
+			return pid
+		}
+	}
+	return 0
 }
