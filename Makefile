@@ -10,7 +10,7 @@ export PATH := $(PATH):/usr/local/go/bin
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build install deps test test-race demo bench fuzz vet clean
+.PHONY: all build install deps test test-real demo bench fuzz vet clean
 
 all: build
 
@@ -32,6 +32,18 @@ vet:
 # tests on real FUSE mounts against the reference backend.
 test: deps vet
 	SSEFS_REQUIRE_AWSCLI=1 SSEFS_REQUIRE_OPENSTACK_CLI=1 $(GO) test -race -timeout 30m ./...
+
+# Real Keystone + Barbican + Ceph RGW from Debian packages on loopback (root):
+# installs them, starts the lab in REALSTACK_DIR, runs test/realstack, and
+# stops the lab whatever the tests said (its data stays for a warm restart).
+REALSTACK_DIR ?= /tmp/ssefs-realstack
+test-real: deps
+	test/realstack/install.sh
+	REALSTACK_DIR=$(REALSTACK_DIR) test/realstack/start.sh >/dev/null
+	rc=0; REALSTACK_DIR=$(REALSTACK_DIR) REALSTACK_ENV=$(REALSTACK_DIR)/env.sh \
+		$(GO) test -tags realstack -count=1 -timeout 20m ./test/realstack/ || rc=$$?; \
+		REALSTACK_DIR=$(REALSTACK_DIR) test/realstack/status.sh | grep -E 'rss|total' || true; \
+		REALSTACK_DIR=$(REALSTACK_DIR) test/realstack/stop.sh; exit $$rc
 
 demo: deps build
 	@test/demo.sh
