@@ -410,3 +410,27 @@ func TestCopyNeverLeavesPlaintext(t *testing.T) {
 		t.Error("upload left open")
 	}
 }
+
+// TestInPlaceRewriteWithoutEchoKeepsTheObject: when a self-copy has to go
+// through GET + PUT (RGW re-keying an object from an old key) and the server
+// answers that PUT without the echo, the object is not deleted — it holds
+// the only copy of the data — and the error says the encryption was not
+// honoured.
+func TestInPlaceRewriteWithoutEchoKeepsTheObject(t *testing.T) {
+	k1, k2 := mustKey(t), mustKey(t)
+	f := newFakeS3(t, true)
+	put(t, f.client(t, ssekeys.Config{Keys: ring(t, k2)}), "o", []byte("only copy"))
+	c := f.client(t, ssekeys.Config{Keys: ring(t, k1, k2)})
+	f.dropEcho["put"] = true
+	_, err := c.Copy(context.Background(), "o", "o", &PutOptions{Metadata: Metadata{"mode": "33152"}})
+	if !errors.Is(err, ErrEncryptionNotHonoured) {
+		t.Fatalf("self-copy: %v, want ErrEncryptionNotHonoured", err)
+	}
+	if _, ok := f.objects["o"]; !ok {
+		t.Fatal("the object was deleted: its only copy is gone")
+	}
+	delete(f.dropEcho, "put")
+	if got := get(t, c, "o"); string(got) != "only copy" {
+		t.Fatalf("content after the failed rewrite: %q", got)
+	}
+}

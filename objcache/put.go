@@ -74,10 +74,28 @@ func (c *Client) writtenInfo(key string, size int64, etag string, opts PutOption
 	return ObjectInfo{Key: key, Size: size, ETag: etag, LastModified: time.Now().UTC(), ContentType: opts.ContentType, Metadata: md}
 }
 
+// inPlaceKey marks a write that replaces the very object its data comes
+// from (a GET + PUT self-copy for chmod, touch or rekey). If the server
+// stores such a write without the requested encryption, deleting it would
+// delete the only copy of the data, so it is kept and reported instead.
+type inPlaceKey struct{}
+
+func withInPlace(ctx context.Context) context.Context {
+	return context.WithValue(ctx, inPlaceKey{}, true)
+}
+
+func isInPlace(ctx context.Context) bool { v, _ := ctx.Value(inPlaceKey{}).(bool); return v }
+
 // removeUnhonoured deletes an object the server stored with other
 // encryption than asked (a plaintext copy must not stay) and returns the
 // error for op.
 func (c *Client) removeUnhonoured(ctx context.Context, op, key string, echoErr error) error {
+	if isInPlace(ctx) {
+		c.forget(key)
+		c.log.Error("server stored an in-place rewrite without the requested encryption; keeping it, since it holds the only copy of the data",
+			"op", op, "object", key, "err", echoErr.Error())
+		return notHonoured(op, key, echoErr)
+	}
 	c.log.Error("server did not apply the requested encryption; removing what it stored", "op", op, "object", key, "err", echoErr.Error())
 	c.forget(key)
 	if err := c.deleteObject(context.WithoutCancel(ctx), key); err != nil {

@@ -51,7 +51,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newMountCommand(), newKeysCommand())
+	root.AddCommand(newMountCommand(), newKeysCommand(), newRekeyCommand(), newDoctorCommand())
 	return root
 }
 
