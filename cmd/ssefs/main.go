@@ -56,10 +56,15 @@ func newRootCommand() *cobra.Command {
 }
 
 // isHelperForm tells `ssefs SOURCE MOUNTPOINT [-o OPTIONS]`, as mount(8)
-// runs it through mount.fuse3, from a subcommand.
+// runs it through mount.fuse3, from a subcommand. mount.fuse3 always passes
+// -o right after the mountpoint, which settles a bucket named like a
+// subcommand ("keys", "doctor", ...).
 func isHelperForm(root *cobra.Command, args []string) bool {
 	if len(args) < 2 || strings.HasPrefix(args[0], "-") {
 		return false
+	}
+	if len(args) >= 4 && args[2] == "-o" {
+		return true
 	}
 	for _, c := range root.Commands() {
 		if c.Name() == args[0] || c.HasAlias(args[0]) {

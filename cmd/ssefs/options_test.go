@@ -112,3 +112,24 @@ func TestParseByteSize(t *testing.T) {
 		}
 	}
 }
+
+func TestHelperFormIsToldFromSubcommands(t *testing.T) {
+	root := newRootCommand()
+	cases := []struct {
+		args []string
+		want bool
+	}{
+		{[]string{"photos", "/mnt/p", "-o", "rw,dev,suid"}, true},
+		{[]string{"photos", "/mnt/p"}, true},
+		{[]string{"keys", "/mnt/k", "-o", "rw"}, true}, // a bucket named "keys", from mount.fuse3
+		{[]string{"mount", "photos", "/mnt/p", "-o", "ro"}, false},
+		{[]string{"keys", "gen", "/tmp/k"}, false},
+		{[]string{"doctor", "photos"}, false},
+		{[]string{"--help"}, false},
+	}
+	for _, c := range cases {
+		if got := isHelperForm(root, c.args); got != c.want {
+			t.Errorf("isHelperForm(%q) = %v, want %v", c.args, got, c.want)
+		}
+	}
+}
