@@ -35,6 +35,15 @@ func parseACL(r *http.Request) (aclRequest, bool) {
 
 // serveACL handles /v1/secrets/{id}/acl.
 func (s *server) serveACL(w http.ResponseWriter, r *http.Request, id *identity, sec *secretRecord) {
+	action := map[string]string{http.MethodGet: "SecretACL(s) retrieval", http.MethodPut: "SecretACL(s) Update",
+		http.MethodPatch: "SecretACL(s) Update", http.MethodDelete: "SecretACL(s) deletion"}[r.Method]
+	if action == "" {
+		barbicanError(w, http.StatusMethodNotAllowed, "")
+		return
+	}
+	if unscoped(w, id, action) {
+		return
+	}
 	switch r.Method {
 	case http.MethodGet:
 		if !canGetACL(id, sec) {
@@ -74,9 +83,7 @@ func (s *server) serveACL(w http.ResponseWriter, r *http.Request, id *identity, 
 		if !s.aclStored(w, err) {
 			return
 		}
-		w.WriteHeader(http.StatusOK)
-	default:
-		barbicanError(w, http.StatusMethodNotAllowed, "Method not allowed.")
+		writeJSON(w, http.StatusOK, nil) // Barbican's body: null
 	}
 }
 
@@ -94,10 +101,15 @@ func (s *server) aclStored(w http.ResponseWriter, err error) bool {
 }
 
 // applyACL applies a PUT (replace) or PATCH request to rec's read ACL.
-// Users are kept in the order given, without duplicates.
+// Users are kept in the order given, without duplicates. A PUT without
+// "read" removes the ACL, a PATCH without it changes nothing.
 func applyACL(rec *secretRecord, req aclRequest, replace bool, now time.Time) {
 	read, ok := req["read"]
-	if !ok && !replace {
+	if !ok {
+		if replace && rec.ACL != nil {
+			rec.ACL = nil
+			rec.Updated = now
+		}
 		return
 	}
 	acl := rec.ACL

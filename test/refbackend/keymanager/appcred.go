@@ -33,7 +33,10 @@ type appCredRecord struct {
 	SecretHash   []byte     `json:"secret_hash"`
 }
 
-var errAppCred = errors.New("keymanager: application credential not valid")
+var (
+	errAppCred         = errors.New("keymanager: application credential not valid")
+	errAppCredNotFound = errors.New("keymanager: no such application credential")
+)
 
 func hashSecret(salt []byte, secret string) []byte {
 	h := sha256.New()
@@ -67,8 +70,14 @@ func (m *Manager) authAppCred(id, name, secret string, owner *userRef) (*appCred
 				id = rec.ID
 			}
 		}
+		if id == "" {
+			return nil, errAppCredNotFound
+		}
 	}
 	rec, err := m.appCred(id)
+	if errors.Is(err, errNotFound) {
+		return nil, errAppCredNotFound
+	}
 	if err != nil {
 		return nil, errAppCred
 	}

@@ -11,14 +11,17 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Barbican v1 secrets: version documents, create, show, payload, list and
 // delete. ACLs are in acl.go, policy in policy.go.
 
 const (
-	msgSecretNotFound = "Not Found. Sorry but your secret is in another castle."
+	msgSecretNotFound = "Secret not found."
+	msgBadSecretID    = "Not Found. Provided secret id is invalid."
 	msgNoPayload      = "Not Found. Sorry but your secret has no payload."
+	msgWrongAccept    = "Wrong payload content-type."
 	defaultListLimit  = 10
 	maxListLimit      = 100
 )
@@ -48,7 +51,13 @@ func (s *server) barbicanVersions(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveBarbican routes a request under /v1; p is the path after "/v1".
+// Everything under /v1 needs a token, as Barbican's paste pipeline puts
+// keystonemiddleware in front of it (only / is open).
 func (s *server) serveBarbican(w http.ResponseWriter, r *http.Request, p string) {
+	id := s.authenticate(w, r)
+	if id == nil {
+		return
+	}
 	p = strings.TrimSuffix(p, "/")
 	if p == "" {
 		writeJSON(w, http.StatusOK, map[string]any{"version": s.barbicanVersion()})
@@ -56,11 +65,7 @@ func (s *server) serveBarbican(w http.ResponseWriter, r *http.Request, p string)
 	}
 	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
 	if parts[0] != "secrets" || len(parts) > 3 {
-		barbicanError(w, http.StatusNotFound, "The resource could not be found.")
-		return
-	}
-	id := s.authenticate(w, r)
-	if id == nil {
+		barbicanError(w, http.StatusNotFound, "")
 		return
 	}
 	if len(parts) == 1 {
@@ -70,7 +75,7 @@ func (s *server) serveBarbican(w http.ResponseWriter, r *http.Request, p string)
 		case http.MethodGet:
 			s.listSecrets(w, r, id)
 		default:
-			barbicanError(w, http.StatusMethodNotAllowed, "Method not allowed.")
+			barbicanError(w, http.StatusMethodNotAllowed, "")
 		}
 		return
 	}
@@ -80,49 +85,65 @@ func (s *server) serveBarbican(w http.ResponseWriter, r *http.Request, p string)
 	}
 	switch {
 	case len(parts) == 2 && r.Method == http.MethodGet:
-		if wantsMetadata(r.Header.Get("Accept")) {
+		if wantsMetadata(r.Header) {
 			s.showSecret(w, id, sec)
 		} else {
-			s.secretPayload(w, r, id, sec)
+			s.secretPayload(w, r, id, sec, "Secret retrieval")
 		}
 	case len(parts) == 2 && r.Method == http.MethodDelete:
 		s.deleteSecret(w, id, sec)
 	case len(parts) == 3 && parts[2] == "payload" && r.Method == http.MethodGet:
-		s.secretPayload(w, r, id, sec)
+		s.secretPayload(w, r, id, sec, "Secret payload retrieval")
 	case len(parts) == 3 && parts[2] == "acl":
 		s.serveACL(w, r, id, sec)
 	case len(parts) == 3 && parts[2] != "payload" && parts[2] != "acl":
-		barbicanError(w, http.StatusNotFound, "The resource could not be found.")
+		barbicanError(w, http.StatusNotFound, "")
 	default:
-		barbicanError(w, http.StatusMethodNotAllowed, "Method not allowed.")
+		barbicanError(w, http.StatusMethodNotAllowed, "")
 	}
 }
 
 // loadSecret fetches a live secret by id, answering 404 if there is none.
 func (s *server) loadSecret(w http.ResponseWriter, id string) (*secretRecord, bool) {
+	if !uuidRE.MatchString(id) {
+		barbicanError(w, http.StatusNotFound, msgBadSecretID)
+		return nil, false
+	}
 	sec := new(secretRecord)
-	if uuidRE.MatchString(id) {
-		err := s.m.st.get(bucketSecrets, id, sec)
-		if err == nil && !sec.expired(time.Now()) {
-			return sec, true
-		}
-		if err != nil && !errors.Is(err, errNotFound) {
-			barbicanError(w, http.StatusInternalServerError, err.Error())
-			return nil, false
-		}
+	err := s.m.st.get(bucketSecrets, id, sec)
+	if err == nil && !sec.expired(time.Now()) {
+		return sec, true
+	}
+	if err != nil && !errors.Is(err, errNotFound) {
+		barbicanError(w, http.StatusInternalServerError, err.Error())
+		return nil, false
 	}
 	barbicanError(w, http.StatusNotFound, msgSecretNotFound)
 	return nil, false
 }
 
-// wantsMetadata reports whether GET /v1/secrets/{id} with this Accept header
-// asks for metadata (JSON) rather than the payload, as older clients use it:
-// it does when the first media range is absent, */* or application/json.
-func wantsMetadata(accept string) bool {
-	first, _, _ := strings.Cut(accept, ",")
-	first, _, _ = strings.Cut(first, ";")
-	first = strings.ToLower(strings.TrimSpace(first))
-	return first == "" || first == "*/*" || first == "application/json"
+// wantsMetadata reports whether GET /v1/secrets/{id} asks for metadata (JSON)
+// rather than the payload, as older clients use it: Barbican answers
+// metadata when there is no Accept header, or when it is exactly
+// application/json or */*.
+func wantsMetadata(h http.Header) bool {
+	v, ok := h["Accept"]
+	if !ok {
+		return true
+	}
+	accept := strings.Join(v, ", ")
+	return accept == "application/json" || accept == "*/*"
+}
+
+// unscoped answers a request with an unscoped token as Barbican does: its
+// policy check trips over the missing project and it answers 500 (a Barbican
+// bug; clients must use project-scoped tokens).
+func unscoped(w http.ResponseWriter, id *identity, action string) bool {
+	if id.project != nil {
+		return false
+	}
+	barbicanError(w, http.StatusInternalServerError, action+" failure seen - please contact site administrator.")
+	return true
 }
 
 func (s *server) secretRef(id string) string { return s.base + "/v1/secrets/" + id }
@@ -168,6 +189,9 @@ type createSecretRequest struct {
 
 // createSecret handles POST /v1/secrets.
 func (s *server) createSecret(w http.ResponseWriter, r *http.Request, id *identity) {
+	if unscoped(w, id, "Secret creation") {
+		return
+	}
 	if !canCreateSecret(id) {
 		forbid(w, "Secret creation")
 		return
@@ -232,59 +256,74 @@ func fillSecret(sec *secretRecord, req *createSecretRequest, now time.Time) stri
 		return schema + "If 'payload' specified, must be non empty"
 	}
 	ct := normalizeContentType(req.PayloadContentType)
-	enc := strings.ToLower(strings.TrimSpace(req.PayloadContentEncoding))
+	enc := req.PayloadContentEncoding
 	switch {
 	case req.PayloadContentType == "":
 		return schema + "If 'payload' is supplied, 'payload_content_type' must also be supplied."
 	case ct == "":
-		return "Provided field value is not supported: payload_content_type"
+		return schema + "payload_content_type is not one of ['text/plain', 'text/plain;charset=utf-8', " +
+			"'text/plain; charset=utf-8', 'application/octet-stream', 'application/pkcs8']. Invalid property: 'payload_content_type'"
+	case ct == "text/plain" && enc != "":
+		return schema + "payload_content_encoding is not one of None. Invalid property: 'payload_content_encoding'"
 	case ct != "text/plain" && enc != "base64":
-		return "Provided field value is not supported: payload_content_encoding"
-	case enc != "" && enc != "base64":
-		return "Provided field value is not supported: payload_content_encoding"
+		return schema + "payload_content_encoding is not one of ['base64']. Invalid property: 'payload_content_encoding'"
 	}
 	payload := []byte(*req.Payload)
 	if enc == "base64" {
-		var err error
-		if payload, err = base64.StdEncoding.DecodeString(*req.Payload); err != nil || len(payload) == 0 {
-			return "Provided field value is not supported: payload_content_encoding is base64 but the payload is not"
+		var ok bool
+		if payload, ok = decodeBase64Loose(*req.Payload); !ok {
+			return schema + "Invalid payload for payload_content_encoding. Invalid property: 'payload'"
 		}
 	}
 	sec.ContentType, sec.Payload = ct, payload
 	return ""
 }
 
+// decodeBase64Loose decodes base64 as Python's b64decode does without
+// validation, which is what Barbican uses: characters outside the alphabet
+// are dropped first, padding is required. The result may be empty ("!!!").
+func decodeBase64Loose(s string) ([]byte, bool) {
+	clean := strings.Map(func(r rune) rune {
+		if r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '+' || r == '/' || r == '=' {
+			return r
+		}
+		return -1
+	}, s)
+	b, err := base64.StdEncoding.DecodeString(clean)
+	return b, err == nil
+}
+
 // normalizeContentType maps a payload content type to the form Barbican
-// stores, or "" if Barbican does not accept it.
+// stores, or "" if Barbican does not accept it: the media type is compared
+// without case, a charset must be utf-8.
 func normalizeContentType(ct string) string {
-	ct = strings.ToLower(strings.ReplaceAll(ct, " ", ""))
-	switch ct {
-	case "text/plain", "text/plain;charset=utf-8":
-		return "text/plain"
-	case "application/octet-stream", "application/pkcs8", "application/pkix-cert":
-		return ct
+	mime, params, _ := strings.Cut(ct, ";")
+	mime = strings.ToLower(strings.TrimSpace(mime))
+	if params != "" {
+		k, v, ok := strings.Cut(params, "=")
+		if !ok || strings.TrimSpace(strings.ToLower(k)) != "charset" || strings.TrimSpace(strings.ToLower(v)) != "utf-8" {
+			return ""
+		}
+	}
+	switch mime {
+	case "text/plain", "application/octet-stream", "application/pkcs8":
+		return mime
 	}
 	return ""
 }
 
-// accepts reports whether an Accept header admits content type ct.
-func accepts(accept, ct string) bool {
-	if strings.TrimSpace(accept) == "" {
-		return true
-	}
-	major, _, _ := strings.Cut(ct, "/")
-	for _, r := range strings.Split(accept, ",") {
-		r, _, _ = strings.Cut(r, ";")
-		r = strings.ToLower(strings.TrimSpace(r))
-		if r == "*/*" || r == ct || r == major+"/*" {
-			return true
-		}
-	}
-	return false
-}
+// Media types Barbican hands payloads out as; the Accept header must be one
+// of them exactly (it is not parsed as a list of media ranges).
+var (
+	plainTextTypes = []string{"text/plain", "text/plain;charset=utf-8", "text/plain; charset=utf-8"}
+	binaryTypes    = []string{"application/octet-stream", "application/pkcs8"}
+)
 
 // showSecret answers a secret's metadata.
 func (s *server) showSecret(w http.ResponseWriter, id *identity, sec *secretRecord) {
+	if unscoped(w, id, "Secret retrieval") {
+		return
+	}
 	if !canGetSecret(id, sec) {
 		forbid(w, "Secret retrieval")
 		return
@@ -292,26 +331,53 @@ func (s *server) showSecret(w http.ResponseWriter, id *identity, sec *secretReco
 	writeJSON(w, http.StatusOK, s.secretBody(sec))
 }
 
-// secretPayload answers a secret's payload in its own content type, or 406
-// if the Accept header does not admit it.
-func (s *server) secretPayload(w http.ResponseWriter, r *http.Request, id *identity, sec *secretRecord) {
+// secretPayload answers a secret's payload as Barbican does: the Accept
+// header (application/octet-stream if absent or empty; the stored type if
+// */*) must be exactly one of plainTextTypes or binaryTypes, else 406 (400
+// if it only differs in case); as text the payload must be UTF-8, else 406.
+// The bytes are the same either way; the Content-Type echoes Accept. action
+// names the request in error descriptions.
+func (s *server) secretPayload(w http.ResponseWriter, r *http.Request, id *identity, sec *secretRecord, action string) {
+	if unscoped(w, id, action) {
+		return
+	}
 	if !canDecryptSecret(id, sec) {
 		forbid(w, "Secret payload retrieval")
 		return
+	}
+	accept := strings.Join(r.Header["Accept"], ", ")
+	if accept == "" {
+		accept = "application/octet-stream"
 	}
 	if sec.ContentType == "" {
 		barbicanError(w, http.StatusNotFound, msgNoPayload)
 		return
 	}
-	if !accepts(r.Header.Get("Accept"), sec.ContentType) {
-		barbicanError(w, http.StatusNotAcceptable, "Wrong payload content-type")
+	ct := accept
+	if ct == "*/*" {
+		ct = sec.ContentType
+	}
+	switch {
+	case normalizeContentType(ct) == "":
+		barbicanError(w, http.StatusNotAcceptable, action+" issue seen - "+msgWrongAccept)
+		return
+	case slices.Contains(plainTextTypes, ct):
+		if !utf8.Valid(sec.Payload) {
+			barbicanError(w, http.StatusNotAcceptable, action+" issue seen - "+msgWrongAccept)
+			return
+		}
+	case !slices.Contains(binaryTypes, ct):
+		barbicanError(w, http.StatusBadRequest, action+" issue seen - content-type of '"+ct+"' not supported.")
 		return
 	}
-	ct := sec.ContentType
-	if ct == "text/plain" {
-		ct = "text/plain;charset=utf-8"
+	if accept == "text/plain" {
+		accept = "text/plain; charset=UTF-8"
 	}
-	w.Header().Set("Content-Type", ct)
+	if len(sec.Payload) == 0 {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	w.Header().Set("Content-Type", accept)
 	w.Header().Set("Content-Length", strconv.Itoa(len(sec.Payload)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(sec.Payload)
@@ -319,6 +385,9 @@ func (s *server) secretPayload(w http.ResponseWriter, r *http.Request, id *ident
 
 // deleteSecret handles DELETE /v1/secrets/{id}.
 func (s *server) deleteSecret(w http.ResponseWriter, id *identity, sec *secretRecord) {
+	if unscoped(w, id, "Secret deletion") {
+		return
+	}
 	if !canManageSecret(id, sec) {
 		forbid(w, "Secret deletion")
 		return
@@ -332,11 +401,15 @@ func (s *server) deleteSecret(w http.ResponseWriter, id *identity, sec *secretRe
 
 // listSecrets handles GET /v1/secrets: the token's project's secrets (or,
 // with acl_only=true, those whose read ACL names the user), oldest first,
-// filtered by name, alg, mode, bits and secret_type, paged by limit/offset.
+// filtered by name, alg and mode (SQL LIKE patterns, as Barbican's query
+// uses), bits and secret_type, paged by limit/offset.
 func (s *server) listSecrets(w http.ResponseWriter, r *http.Request, id *identity) {
 	q := r.URL.Query()
 	aclOnly := strings.EqualFold(q.Get("acl_only"), "true")
-	if !aclOnly && !canListSecrets(id) {
+	if unscoped(w, id, "Secret(s) retrieval") {
+		return
+	}
+	if !canListSecrets(id) {
 		forbid(w, "Secret(s) retrieval")
 		return
 	}
@@ -353,9 +426,9 @@ func (s *server) listSecrets(w http.ResponseWriter, r *http.Request, id *identit
 		case sec.expired(now),
 			aclOnly && !onReadACL(id, sec),
 			!aclOnly && sec.ProjectID != id.projectID(),
-			q.Get("name") != "" && sec.Name != q.Get("name"),
-			q.Get("alg") != "" && !strings.EqualFold(sec.Algorithm, q.Get("alg")),
-			q.Get("mode") != "" && !strings.EqualFold(sec.Mode, q.Get("mode")),
+			q.Get("name") != "" && !sqlLike(sec.Name, q.Get("name")),
+			q.Get("alg") != "" && !sqlLike(sec.Algorithm, q.Get("alg")),
+			q.Get("mode") != "" && !sqlLike(sec.Mode, q.Get("mode")),
 			q.Get("secret_type") != "" && sec.SecretType != q.Get("secret_type"),
 			bits > 0 && sec.BitLength != bits:
 			continue
@@ -375,22 +448,23 @@ func (s *server) listSecrets(w http.ResponseWriter, r *http.Request, id *identit
 	}
 	body := map[string]any{"secrets": list, "total": len(match)}
 	if offset+limit < len(match) {
-		body["next"] = s.pageHref(q, limit, offset+limit)
+		body["next"] = s.pageHref(limit, offset+limit)
 	}
 	if offset > 0 {
-		body["previous"] = s.pageHref(q, limit, max(0, offset-limit))
+		body["previous"] = s.pageHref(limit, max(0, offset-limit))
 	}
 	writeJSON(w, http.StatusOK, body)
 }
 
-// pageParams reads limit (default 10, at most 100) and offset (default 0),
-// clamping bad values as Barbican does.
+// pageParams reads limit (default 10 if absent, empty or not a number; at
+// least 1, at most 100) and offset (default 0), clamping bad values as
+// Barbican does.
 func pageParams(q url.Values) (limit, offset int) {
 	limit, err := strconv.Atoi(q.Get("limit"))
-	if err != nil || limit <= 0 {
+	if err != nil {
 		limit = defaultListLimit
 	}
-	limit = min(limit, maxListLimit)
+	limit = min(max(limit, 1), maxListLimit)
 	offset, err = strconv.Atoi(q.Get("offset"))
 	if err != nil || offset < 0 {
 		offset = 0
@@ -398,13 +472,42 @@ func pageParams(q url.Values) (limit, offset int) {
 	return limit, offset
 }
 
-// pageHref is the list URL for another page with the same filters.
-func (s *server) pageHref(q url.Values, limit, offset int) string {
-	v := url.Values{}
-	for k, vals := range q {
-		v[k] = vals
+// pageHref is the list URL for another page. Like Barbican it carries only
+// limit and offset: the filters of the request are lost.
+func (s *server) pageHref(limit, offset int) string {
+	return s.base + "/v1/secrets?limit=" + strconv.Itoa(limit) + "&offset=" + strconv.Itoa(offset)
+}
+
+// sqlLike reports whether s matches the SQL LIKE pattern as SQLite (the
+// database of the reference Barbican) evaluates it: % is any run, _ any one
+// character, ASCII letters match without case, no escape character.
+func sqlLike(s, pattern string) bool {
+	str, pat := []rune(s), []rune(pattern)
+	fold := func(r rune) rune {
+		if r >= 'A' && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
 	}
-	v.Set("limit", strconv.Itoa(limit))
-	v.Set("offset", strconv.Itoa(offset))
-	return s.base + "/v1/secrets?" + v.Encode()
+	// Iterative matcher with backtracking to the last %.
+	si, pi, star, mark := 0, 0, -1, 0
+	for si < len(str) {
+		switch {
+		case pi < len(pat) && pat[pi] == '%':
+			star, mark = pi, si
+			pi++
+		case pi < len(pat) && (pat[pi] == '_' || fold(pat[pi]) == fold(str[si])):
+			si++
+			pi++
+		case star >= 0:
+			mark++
+			si, pi = mark, star+1
+		default:
+			return false
+		}
+	}
+	for pi < len(pat) && pat[pi] == '%' {
+		pi++
+	}
+	return pi == len(pat)
 }

@@ -47,7 +47,7 @@ func TestOpenstackCLI(t *testing.T) {
 		"--payload", base64.StdEncoding.EncodeToString(key), "--algorithm", "aes", "--bit-length", "256",
 		"--mode", "cbc", "--secret-type", "symmetric", "-f", "value", "-c", "Secret href"))
 	id := filepath.Base(href)
-	if href != e.srv.URL+"/v1/secrets/"+id || !uuidRE.MatchString(id) {
+	if href != e.barbicanURL()+"/v1/secrets/"+id || !uuidRE.MatchString(id) {
 		t.Fatalf("secret href %q", href)
 	}
 

@@ -54,13 +54,29 @@ func TestSecretClientFollowsACLAndLifecycle(t *testing.T) {
 	if _, err := c.FetchKey(ctx, short); !errors.Is(err, ErrBadSecret) {
 		t.Fatalf("16-byte secret: %v, want ErrBadSecret", err)
 	}
+}
+
+func TestSecretClientServerGone(t *testing.T) {
+	requireInProcess(t, "closes the server")
+	e := newEnv(t)
+	ctx := context.Background()
+	demo := e.keyManager(t, e.acct.Demo)
+	id := createKey(t, demo, "sse-kms", randomKey(t, 32))
+	users := []string{e.acct.Service.UserID}
+	if _, err := acls.SetSecretACL(ctx, demo, id, acls.SetOpts{{Type: "read", Users: &users}}).Extract(); err != nil {
+		t.Fatal(err)
+	}
+	c := NewSecretClient(e.authURL(), e.acct.Service, nil)
+	if _, err := c.FetchKey(ctx, id); err != nil {
+		t.Fatal(err)
+	}
 
 	e.srv.Close()
-	if _, err := c.FetchKey(ctx, short); !errors.Is(err, ErrKeyManagerUnavailable) {
+	if _, err := c.FetchKey(ctx, id); !errors.Is(err, ErrKeyManagerUnavailable) {
 		t.Fatalf("server closed: %v, want ErrKeyManagerUnavailable", err)
 	}
 	fresh := NewSecretClient(e.authURL(), e.acct.Service, nil)
-	if _, err := fresh.FetchKey(ctx, short); !errors.Is(err, ErrKeyManagerUnavailable) {
+	if _, err := fresh.FetchKey(ctx, id); !errors.Is(err, ErrKeyManagerUnavailable) {
 		t.Fatalf("server closed, no cached token: %v, want ErrKeyManagerUnavailable", err)
 	}
 }
@@ -130,6 +146,10 @@ func TestSecretClientCachesTokenAndMaps5xx(t *testing.T) {
 		t.Fatalf("after revocation: %v", err)
 	}
 
+	if e.real {
+		t.Log("real stack: Barbican is reached directly (from the catalog), no 503 can be injected; the rest passed")
+		return
+	}
 	h.failed.Store(true)
 	if _, err := c.FetchKey(ctx, id); !errors.Is(err, ErrKeyManagerUnavailable) {
 		t.Fatalf("503: %v, want ErrKeyManagerUnavailable", err)

@@ -33,7 +33,7 @@ func TestGophercloudSecretLifecycle(t *testing.T) {
 	}
 	if sec.Name != "lifecycle" || sec.Status != "ACTIVE" || sec.Algorithm != "aes" || sec.BitLength != 256 ||
 		sec.Mode != "cbc" || sec.SecretType != "symmetric" || sec.CreatorID != e.acct.Demo.UserID ||
-		sec.ContentTypes["default"] != "application/octet-stream" || sec.SecretRef != e.srv.URL+"/v1/secrets/"+id {
+		sec.ContentTypes["default"] != "application/octet-stream" || sec.SecretRef != e.barbicanURL()+"/v1/secrets/"+id {
 		t.Errorf("metadata: %+v", sec)
 	}
 	if sec.Created.Before(before) || sec.Created.After(time.Now().Add(time.Second)) || !sec.Expiration.IsZero() {
@@ -81,6 +81,7 @@ func TestGophercloudListPagesAndFilters(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"k00", "k01", "k02", "k03", "k04", "k05", "k06", "k07", "k08", "k09", "k10", "k11"}
+	slices.Sort(listed) // Barbican's query has no ORDER BY
 	if pages != 2 || !slices.Equal(listed, want) {
 		t.Errorf("default paging: %d pages %v", pages, listed)
 	}
@@ -90,15 +91,28 @@ func TestGophercloudListPagesAndFilters(t *testing.T) {
 		t.Fatal(err)
 	}
 	s, _ := secrets.ExtractSecrets(page)
-	if len(s) != 1 || s[0].SecretRef != e.srv.URL+"/v1/secrets/"+ids[7] {
+	if len(s) != 1 || s[0].SecretRef != e.barbicanURL()+"/v1/secrets/"+ids[7] {
 		t.Errorf("name filter: %+v", s)
 	}
 
-	r := do(t, "GET", e.srv.URL+"/v1/secrets?limit=5&offset=5", map[string]string{"X-Auth-Token": e.token(t, e.acct.Demo)}, nil)
+	tok := map[string]string{"X-Auth-Token": e.token(t, e.acct.Demo)}
+	r := do(t, "GET", e.barbicanURL()+"/v1/secrets?limit=5&offset=5", tok, nil)
 	body := r.json(t)
 	if body["total"] != 12.0 || len(body["secrets"].([]any)) != 5 ||
-		body["next"] != e.srv.URL+"/v1/secrets?limit=5&offset=10" || body["previous"] != e.srv.URL+"/v1/secrets?limit=5&offset=0" {
+		body["next"] != e.barbicanURL()+"/v1/secrets?limit=5&offset=10" || body["previous"] != e.barbicanURL()+"/v1/secrets?limit=5&offset=0" {
 		t.Errorf("raw page: %s", r.body)
+	}
+	// The name filter is an SQL LIKE pattern (case-insensitive on SQLite);
+	// next and previous keep only limit and offset, losing the filter.
+	r = do(t, "GET", e.barbicanURL()+"/v1/secrets?name=K0%25&limit=4&offset=4&alg=AES", tok, nil)
+	body = r.json(t)
+	if body["total"] != 10.0 || len(body["secrets"].([]any)) != 4 ||
+		body["next"] != e.barbicanURL()+"/v1/secrets?limit=4&offset=8" || body["previous"] != e.barbicanURL()+"/v1/secrets?limit=4&offset=0" {
+		t.Errorf("LIKE page: %s", r.body)
+	}
+	r = do(t, "GET", e.barbicanURL()+"/v1/secrets?name=k1_&limit=0", tok, nil)
+	if body = r.json(t); body["total"] != 2.0 || len(body["secrets"].([]any)) != 1 || body["next"] != e.barbicanURL()+"/v1/secrets?limit=1&offset=1" {
+		t.Errorf("limit=0 counts as 1: %s", r.body)
 	}
 }
 
@@ -124,7 +138,7 @@ func TestGophercloudOtherProjectNeedsACL(t *testing.T) {
 
 	users := []string{e.acct.Other.UserID}
 	ref, err := acls.SetSecretACL(ctx, demo, id, acls.SetOpts{{Type: "read", Users: &users}}).Extract()
-	if err != nil || string(*ref) != e.srv.URL+"/v1/secrets/"+id+"/acl" {
+	if err != nil || string(*ref) != e.barbicanURL()+"/v1/secrets/"+id+"/acl" {
 		t.Fatalf("set ACL: %v %v", ref, err)
 	}
 	got, err := secrets.GetPayload(ctx, other, id, octet).Extract()
@@ -180,7 +194,7 @@ func TestGophercloudACLPutReplacesPatchMerges(t *testing.T) {
 		}
 		return (*acl)["read"]
 	}
-	if r := read(); r.ProjectAccess || !slices.Equal(r.Users, both) {
+	if r := read(); r.ProjectAccess || !sameUsers(r.Users, both) {
 		t.Fatalf("after PUT: %+v", r)
 	}
 	// PATCH with only project-access keeps the users.
@@ -188,7 +202,7 @@ func TestGophercloudACLPutReplacesPatchMerges(t *testing.T) {
 	if _, err := acls.UpdateSecretACL(ctx, demo, id, acls.SetOpts{{Type: "read", ProjectAccess: &yes}}).Extract(); err != nil {
 		t.Fatal(err)
 	}
-	if r := read(); !r.ProjectAccess || !slices.Equal(r.Users, both) {
+	if r := read(); !r.ProjectAccess || !sameUsers(r.Users, both) {
 		t.Fatalf("after PATCH project-access: %+v", r)
 	}
 	// PATCH with users replaces the list (Barbican: "List of provided users replaces existing users").
@@ -209,6 +223,21 @@ func TestGophercloudACLPutReplacesPatchMerges(t *testing.T) {
 	if r := read(); !r.ProjectAccess || !slices.Equal(r.Users, one) {
 		t.Fatalf("after second PUT: %+v", r)
 	}
+	// PUT without "read" removes the ACL: back to the default, no users, no dates.
+	if _, err := acls.SetSecretACL(ctx, demo, id, acls.SetOpts{}).Extract(); err != nil {
+		t.Fatal(err)
+	}
+	if r := read(); !r.ProjectAccess || r.Users != nil || !r.Created.IsZero() {
+		t.Fatalf("after PUT {}: %+v", r)
+	}
+}
+
+// sameUsers compares ACL user lists as sets: Barbican keeps no order.
+func sameUsers(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
 }
 
 func TestGophercloudMemberCannotCreateOrList(t *testing.T) {
@@ -241,13 +270,29 @@ func TestGophercloudTextSecretAndBadRequests(t *testing.T) {
 	for name, opts := range map[string]secrets.CreateOpts{
 		"no content type":     {Payload: "eA=="},
 		"octet without b64":   {Payload: "xx", PayloadContentType: "application/octet-stream"},
-		"bad base64":          {Payload: "!!!", PayloadContentType: "application/octet-stream", PayloadContentEncoding: "base64"},
+		"base64 unpadded":     {Payload: "eA", PayloadContentType: "application/octet-stream", PayloadContentEncoding: "base64"},
+		"text as base64":      {Payload: "eA==", PayloadContentType: "text/plain", PayloadContentEncoding: "base64"},
 		"unknown type":        {Payload: "eA==", PayloadContentType: "image/png", PayloadContentEncoding: "base64"},
+		"certificate type":    {Payload: "eA==", PayloadContentType: "application/pkix-cert", PayloadContentEncoding: "base64"},
 		"unknown secret_type": {Payload: "eA==", PayloadContentType: "application/octet-stream", PayloadContentEncoding: "base64", SecretType: "weird"},
 		"expired":             {Payload: "eA==", PayloadContentType: "application/octet-stream", PayloadContentEncoding: "base64", Expiration: &past},
 	} {
 		_, err := secrets.Create(ctx, demo, opts).Extract()
 		wantStatus(t, name, err, http.StatusBadRequest)
+	}
+
+	// Barbican decodes base64 as Python's b64decode does: characters outside
+	// the alphabet are dropped, so "!!!" is an empty payload (GET: 204).
+	for payload, want := range map[string]string{"e A=\n=": "x", "!!!": ""} {
+		sec, err := secrets.Create(ctx, demo, secrets.CreateOpts{Payload: payload,
+			PayloadContentType: "application/octet-stream", PayloadContentEncoding: "base64"}).Extract()
+		if err != nil {
+			t.Fatalf("base64 %q: %v", payload, err)
+		}
+		r := do(t, "GET", sec.SecretRef+"/payload", map[string]string{"X-Auth-Token": e.token(t, e.acct.Demo)}, nil)
+		if string(r.body) != want || (want == "") != (r.status == http.StatusNoContent) {
+			t.Errorf("base64 %q: %d %q, want %q", payload, r.status, r.body, want)
+		}
 	}
 }
 
@@ -255,7 +300,12 @@ func TestExpiredSecretIsGone(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	demo := e.keyManager(t, e.acct.Demo)
-	soon := time.Now().Add(1500 * time.Millisecond)
+	// A first request, so that a real Barbican has validated the token
+	// (keystonemiddleware caches it) before the clock starts.
+	if _, err := secrets.List(demo, nil).AllPages(ctx); err != nil {
+		t.Fatal(err)
+	}
+	soon := time.Now().Add(2500 * time.Millisecond)
 	sec, err := secrets.Create(ctx, demo, secrets.CreateOpts{Name: "short-lived", Expiration: &soon,
 		Payload:            base64.StdEncoding.EncodeToString(randomKey(t, 32)),
 		PayloadContentType: "application/octet-stream", PayloadContentEncoding: "base64"}).Extract()

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -18,24 +19,32 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/keymanager/v1/secrets"
 )
 
-// testEnv is one key manager served over real HTTP.
+// testEnv is one key manager served over real HTTP: an in-process Manager,
+// or with REALSTACK_ENV set a real Keystone + Barbican (realstack_test.go).
 type testEnv struct {
-	m    *Manager
-	srv  *httptest.Server
+	m    *Manager         // nil against a real stack
+	srv  *httptest.Server // the in-process server; against a real stack only the proxy of newEnv's wrap
 	acct Accounts
 	dir  string
+
+	real      bool
+	ks, bb    string   // Keystone and Barbican base URLs (one listener in process, two for real)
+	demoRoles []string // the roles of a demo token, implied ones included, sorted
 }
 
 // newEnv opens a key manager in a temporary directory and serves it, through
-// wrap if given.
+// wrap if given. With REALSTACK_ENV set it points at the real lab instead.
 func newEnv(t *testing.T, wrap ...func(http.Handler) http.Handler) *testEnv {
 	t.Helper()
+	if realEnvFile != "" {
+		return newRealEnv(t, wrap...)
+	}
 	dir := filepath.Join(t.TempDir(), "km") // Open creates it
 	m, err := Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &testEnv{m: m, dir: dir, acct: m.Accounts()}
+	e := &testEnv{m: m, dir: dir, acct: m.Accounts(), demoRoles: []string{"admin", "member", "reader"}}
 	e.serve(wrap...)
 	t.Cleanup(func() {
 		e.srv.Close()
@@ -53,9 +62,14 @@ func (e *testEnv) serve(wrap ...func(http.Handler) http.Handler) {
 	}
 	e.srv.Config.Handler = h
 	e.srv.Start()
+	e.ks, e.bb = e.srv.URL, e.srv.URL
 }
 
-func (e *testEnv) authURL() string { return e.srv.URL + "/v3" }
+// authURL is the Keystone v3 URL (OS_AUTH_URL).
+func (e *testEnv) authURL() string { return e.ks + "/v3" }
+
+// barbicanURL is the key-manager endpoint of the catalog (no /v1).
+func (e *testEnv) barbicanURL() string { return e.bb }
 
 // keyManager returns a gophercloud key-manager client logged in as a.
 func (e *testEnv) keyManager(t *testing.T, a Account) *gophercloud.ServiceClient {
@@ -127,17 +141,26 @@ func (r rawResponse) json(t *testing.T) map[string]any {
 // do sends a raw request; body is JSON-encoded unless nil.
 func do(t *testing.T, method, url string, headers map[string]string, body any) rawResponse {
 	t.Helper()
+	r, err := rawDo(method, url, headers, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// rawDo is do returning its error.
+func rawDo(method, url string, headers map[string]string, body any) (rawResponse, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			t.Fatal(err)
+			return rawResponse{}, err
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequest(method, url, rd)
 	if err != nil {
-		t.Fatal(err)
+		return rawResponse{}, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -147,17 +170,27 @@ func do(t *testing.T, method, url string, headers map[string]string, body any) r
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return rawResponse{}, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatal(err)
+		return rawResponse{}, err
 	}
-	return rawResponse{status: resp.StatusCode, header: resp.Header, body: b}
+	return rawResponse{status: resp.StatusCode, header: resp.Header, body: b}, nil
 }
 
-// passwordAuth is a Keystone password auth body; scope nil means unscoped.
+// jsonUnmarshal decodes b into v, quoting b in the error.
+func jsonUnmarshal(b []byte, v any) error {
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("body %q: %w", b, err)
+	}
+	return nil
+}
+
+// passwordAuth is a Keystone password auth body; scope nil means none
+// given (Keystone then scopes to the user's default project), "unscoped"
+// asks for an unscoped token.
 func passwordAuth(a Account, scope any) map[string]any {
 	auth := map[string]any{"identity": map[string]any{"methods": []string{"password"},
 		"password": map[string]any{"user": map[string]any{

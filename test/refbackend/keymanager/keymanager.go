@@ -52,8 +52,8 @@ type user struct {
 	ID        string `json:"id"`
 	Name      string `json:"name"`
 	Password  string `json:"password"`
-	ProjectID string `json:"project_id"`
-	Role      string `json:"role"` // role name on ProjectID
+	ProjectID string `json:"project_id"` // also its default project (auth without a scope)
+	Role      string `json:"role"`       // role name on ProjectID
 }
 
 // project is one Keystone project in the default domain.

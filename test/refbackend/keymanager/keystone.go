@@ -1,10 +1,12 @@
 package keymanager
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -56,9 +58,9 @@ func (s *server) identityVersion() map[string]any {
 
 // authRequest is the body of POST /v3/auth/tokens.
 type authRequest struct {
-	Auth struct {
-		Identity struct {
-			Methods  []string `json:"methods"`
+	Auth *struct {
+		Identity *struct {
+			Methods  *[]string `json:"methods"`
 			Password *struct {
 				User userRef `json:"user"`
 			} `json:"password"`
@@ -120,24 +122,48 @@ func (m *Manager) findUser(ref *userRef) *user {
 	return m.userByName(ref.Name)
 }
 
+// badRequest answers Keystone's 400 "Expecting to find ..." error.
+func badRequest(w http.ResponseWriter, what string) {
+	keystoneError(w, http.StatusBadRequest, "Expecting to find "+what+". The server could not comply with the request "+
+		"since it is either malformed or otherwise incorrect. The client is assumed to be in error.")
+}
+
 // createToken handles POST /v3/auth/tokens.
 func (s *server) createToken(w http.ResponseWriter, r *http.Request) {
 	var req authRequest
-	if err := readJSON(r, &req); err != nil {
-		keystoneError(w, http.StatusBadRequest, "Expecting to find auth in request body. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.")
+	switch err := readJSON(r, &req); {
+	case err != nil:
+		badRequest(w, "valid JSON in request body")
+		return
+	case req.Auth == nil:
+		badRequest(w, "auth in request body")
+		return
+	case req.Auth.Identity == nil:
+		keystoneError(w, http.StatusBadRequest, "'identity' is a required property")
+		return
+	case req.Auth.Identity.Methods == nil:
+		keystoneError(w, http.StatusBadRequest, "'methods' is a required property")
 		return
 	}
 	ident := req.Auth.Identity
+	methods := *ident.Methods
+	for _, m := range methods {
+		if m == "password" && ident.Password == nil || m == "token" && ident.Token == nil ||
+			m == "application_credential" && ident.ApplicationCredential == nil {
+			badRequest(w, m+" in identity")
+			return
+		}
+	}
 	var c claims
 	switch {
-	case slices.Contains(ident.Methods, "password") && ident.Password != nil:
+	case slices.Contains(methods, "password"):
 		u := s.m.findUser(&ident.Password.User)
 		if u == nil || subtle.ConstantTimeCompare([]byte(u.Password), []byte(ident.Password.User.Password)) != 1 {
 			keystoneError(w, http.StatusUnauthorized, msgAuthRequired)
 			return
 		}
 		c = claims{UserID: u.ID, Methods: []string{"password"}}
-	case slices.Contains(ident.Methods, "token") && ident.Token != nil:
+	case slices.Contains(methods, "token"):
 		prev, err := s.m.validate(ident.Token.ID)
 		if err != nil || prev.AppCredID != "" {
 			keystoneError(w, http.StatusUnauthorized, msgAuthRequired)
@@ -147,9 +173,13 @@ func (s *server) createToken(w http.ResponseWriter, r *http.Request) {
 		if !slices.Contains(c.Methods, "token") {
 			c.Methods = append(c.Methods, "token")
 		}
-	case slices.Contains(ident.Methods, "application_credential") && ident.ApplicationCredential != nil:
+	case slices.Contains(methods, "application_credential"):
 		ac := ident.ApplicationCredential
 		rec, err := s.m.authAppCred(ac.ID, ac.Name, ac.Secret, ac.User)
+		if errors.Is(err, errAppCredNotFound) {
+			keystoneError(w, http.StatusNotFound, "Could not find Application Credential: "+cmp.Or(ac.ID, ac.Name)+".")
+			return
+		}
 		if err != nil || len(req.Auth.Scope) > 0 {
 			keystoneError(w, http.StatusUnauthorized, msgAuthRequired)
 			return
@@ -165,7 +195,12 @@ func (s *server) createToken(w http.ResponseWriter, r *http.Request) {
 	}
 	if c.AppCredID == "" {
 		projectID, status := s.m.resolveScope(req.Auth.Scope, c.UserID)
-		if status != 0 {
+		switch status {
+		case 0:
+		case http.StatusBadRequest:
+			badRequest(w, "domain in project")
+			return
+		default:
 			keystoneError(w, status, msgAuthRequired)
 			return
 		}
@@ -183,10 +218,20 @@ func (s *server) createToken(w http.ResponseWriter, r *http.Request) {
 }
 
 // resolveScope returns the project id an auth request's scope names for
-// userID ("" for unscoped), or an HTTP status to refuse it with.
+// userID ("" for unscoped), or an HTTP status to refuse it with. Without a
+// scope the token is scoped to the user's default project, as Keystone does
+// (every user here has its project as default project); the scope
+// "unscoped" asks for an unscoped token.
 func (m *Manager) resolveScope(raw json.RawMessage, userID string) (string, int) {
-	if len(raw) == 0 || string(raw) == "null" || string(raw) == `"unscoped"` {
+	if string(raw) == `"unscoped"` {
 		return "", 0
+	}
+	if len(raw) == 0 || string(raw) == "null" {
+		u := m.userByID(userID)
+		if len(m.rolesOn(u, u.ProjectID)) == 0 {
+			return "", 0
+		}
+		return u.ProjectID, 0
 	}
 	var sc authScope
 	if err := json.Unmarshal(raw, &sc); err != nil {
@@ -197,9 +242,12 @@ func (m *Manager) resolveScope(raw json.RawMessage, userID string) (string, int)
 		return "", http.StatusUnauthorized
 	}
 	var p *project
-	if sc.Project.ID != "" {
+	switch {
+	case sc.Project.ID != "":
 		p = m.projectByID(sc.Project.ID)
-	} else if sc.Project.Domain.isDefault() {
+	case sc.Project.Domain == nil:
+		return "", http.StatusBadRequest
+	case sc.Project.Domain.isDefault():
 		p = m.projectByName(sc.Project.Name)
 	}
 	if p == nil || len(m.rolesOn(m.userByID(userID), p.ID)) == 0 {
@@ -208,10 +256,31 @@ func (m *Manager) resolveScope(raw json.RawMessage, userID string) (string, int)
 	return p.ID, 0
 }
 
+// tokenPolicy enforces Keystone's (Zed) default policy on token validation
+// and revocation: the caller must be the subject's user or hold role admin;
+// for GET (validate_token) role service suffices too. It answers 403 and
+// returns false otherwise.
+func tokenPolicy(w http.ResponseWriter, r *http.Request, caller, subject *identity) bool {
+	if caller.UserID == subject.UserID || caller.hasRole("admin") ||
+		r.Method == http.MethodGet && caller.hasRole("service") {
+		return true
+	}
+	action := map[string]string{http.MethodGet: "validate_token", http.MethodHead: "check_token",
+		http.MethodDelete: "revoke_token"}[r.Method]
+	if r.Method == http.MethodHead {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusForbidden)
+		return false
+	}
+	keystoneError(w, http.StatusForbidden, "You are not authorized to perform the requested action: identity:"+action+".")
+	return false
+}
+
 // checkToken handles GET and HEAD /v3/auth/tokens: X-Auth-Token must be valid,
 // X-Subject-Token is the token to describe.
 func (s *server) checkToken(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.m.validate(r.Header.Get("X-Auth-Token")); err != nil {
+	caller, err := s.m.validate(r.Header.Get("X-Auth-Token"))
+	if err != nil {
 		keystoneError(w, http.StatusUnauthorized, msgAuthRequired)
 		return
 	}
@@ -219,6 +288,9 @@ func (s *server) checkToken(w http.ResponseWriter, r *http.Request) {
 	id, err := s.m.validate(subject)
 	if err != nil {
 		keystoneError(w, http.StatusNotFound, "Could not find token: "+subject+".")
+		return
+	}
+	if !tokenPolicy(w, r, caller, id) {
 		return
 	}
 	w.Header().Set("X-Subject-Token", subject)
@@ -232,13 +304,17 @@ func (s *server) checkToken(w http.ResponseWriter, r *http.Request) {
 
 // revokeToken handles DELETE /v3/auth/tokens.
 func (s *server) revokeToken(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.m.validate(r.Header.Get("X-Auth-Token")); err != nil {
+	caller, err := s.m.validate(r.Header.Get("X-Auth-Token"))
+	if err != nil {
 		keystoneError(w, http.StatusUnauthorized, msgAuthRequired)
 		return
 	}
 	id, err := s.m.validate(r.Header.Get("X-Subject-Token"))
 	if err != nil {
 		keystoneError(w, http.StatusNotFound, "Could not find token.")
+		return
+	}
+	if !tokenPolicy(w, r, caller, id) {
 		return
 	}
 	s.m.revoke(id.claims)

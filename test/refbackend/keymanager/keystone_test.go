@@ -2,7 +2,7 @@ package keymanager
 
 import (
 	"net/http"
-	"strings"
+	"slices"
 	"testing"
 	"time"
 )
@@ -25,8 +25,9 @@ func TestKeystoneTokenShape(t *testing.T) {
 	for _, x := range tok["roles"].([]any) {
 		roles = append(roles, x.(map[string]any)["name"].(string))
 	}
-	if strings.Join(roles, ",") != "admin,member,reader" {
-		t.Errorf("roles %v, want admin with its implied roles", roles)
+	slices.Sort(roles)
+	if !slices.Equal(roles, e.demoRoles) {
+		t.Errorf("roles %v, want %v (implied roles included)", roles, e.demoRoles)
 	}
 	for _, f := range []string{"expires_at", "issued_at"} {
 		if _, err := time.Parse("2006-01-02T15:04:05.000000Z", tok[f].(string)); err != nil {
@@ -36,23 +37,31 @@ func TestKeystoneTokenShape(t *testing.T) {
 	urls := map[string]string{}
 	for _, x := range tok["catalog"].([]any) {
 		entry := x.(map[string]any)
-		ep := entry["endpoints"].([]any)[0].(map[string]any)
-		if ep["interface"] != "public" || ep["region_id"] != "RegionOne" {
-			t.Errorf("endpoint %v", ep)
+		for _, y := range entry["endpoints"].([]any) {
+			if ep := y.(map[string]any); ep["interface"] == "public" && ep["region_id"] == "RegionOne" {
+				urls[entry["type"].(string)] = ep["url"].(string)
+			}
 		}
-		urls[entry["type"].(string)] = ep["url"].(string)
 	}
-	if urls["identity"] != e.srv.URL+"/v3" || urls["key-manager"] != e.srv.URL {
+	if urls["identity"] != e.authURL() || urls["key-manager"] != e.barbicanURL() {
 		t.Errorf("catalog %v", urls)
 	}
 
-	// Validation: any valid token may look at another.
+	// Validation: a user may look at its own tokens; another user (not
+	// admin, no role service) may not, nor revoke them.
 	subject := r.header.Get("X-Subject-Token")
 	v := do(t, "GET", e.authURL()+"/auth/tokens", map[string]string{
-		"X-Auth-Token": e.token(t, e.acct.Service), "X-Subject-Token": subject}, nil)
+		"X-Auth-Token": e.token(t, e.acct.Demo), "X-Subject-Token": subject}, nil)
 	if v.status != http.StatusOK || v.header.Get("X-Subject-Token") != subject ||
-		v.json(t)["token"].(map[string]any)["user"].(map[string]any)["name"] != "demo" {
+		v.json(t)["token"].(map[string]any)["user"].(map[string]any)["name"] != e.acct.Demo.UserName {
 		t.Errorf("validate: %d %s", v.status, v.body)
+	}
+	svc := e.token(t, e.acct.Service)
+	for _, method := range []string{"GET", "HEAD", "DELETE"} {
+		v = do(t, method, e.authURL()+"/auth/tokens", map[string]string{"X-Auth-Token": svc, "X-Subject-Token": subject}, nil)
+		if v.status != http.StatusForbidden {
+			t.Errorf("%s another user's token: %d %s", method, v.status, v.body)
+		}
 	}
 	v = do(t, "GET", e.authURL()+"/auth/tokens", map[string]string{"X-Auth-Token": subject, "X-Subject-Token": subject + "x"}, nil)
 	if v.status != http.StatusNotFound {
@@ -74,16 +83,21 @@ func TestKeystoneAuthVariants(t *testing.T) {
 		t.Errorf("by id: %d %s", r.status, r.body)
 	}
 
-	// Unscoped: no project, no roles, no catalog.
+	// No scope: the user's default project.
 	r := do(t, "POST", url, nil, passwordAuth(demo, nil))
+	if r.status != http.StatusCreated || r.json(t)["token"].(map[string]any)["project"].(map[string]any)["id"] != demo.ProjectID {
+		t.Errorf("default project: %d %s", r.status, r.body)
+	}
+	// Unscoped: no project, no roles, no catalog.
+	r = do(t, "POST", url, nil, passwordAuth(demo, "unscoped"))
 	tok := r.json(t)["token"].(map[string]any)
 	if r.status != http.StatusCreated || tok["project"] != nil || tok["catalog"] != nil {
 		t.Errorf("unscoped: %d %s", r.status, r.body)
 	}
-	// Barbican needs a project-scoped token to create.
-	c := do(t, "POST", e.srv.URL+"/v1/secrets", map[string]string{"X-Auth-Token": r.header.Get("X-Subject-Token")},
+	// Barbican needs a project-scoped token: it fails with 500 on an unscoped one.
+	c := do(t, "POST", e.barbicanURL()+"/v1/secrets", map[string]string{"X-Auth-Token": r.header.Get("X-Subject-Token")},
 		map[string]any{"payload": "eA==", "payload_content_type": "application/octet-stream", "payload_content_encoding": "base64"})
-	if c.status != http.StatusForbidden {
+	if c.status != http.StatusInternalServerError || c.json(t)["code"] != 500.0 {
 		t.Errorf("create with unscoped token: %d %s", c.status, c.body)
 	}
 
@@ -92,7 +106,7 @@ func TestKeystoneAuthVariants(t *testing.T) {
 		"identity": map[string]any{"methods": []string{"token"}, "token": map[string]any{"id": r.header.Get("X-Subject-Token")}},
 		"scope":    projectScope(demo)}}
 	if r := do(t, "POST", url, nil, rescope); r.status != http.StatusCreated ||
-		r.json(t)["token"].(map[string]any)["project"].(map[string]any)["name"] != "demo" {
+		r.json(t)["token"].(map[string]any)["project"].(map[string]any)["name"] != demo.ProjectName {
 		t.Errorf("rescope: %d %s", r.status, r.body)
 	}
 
@@ -103,11 +117,24 @@ func TestKeystoneAuthVariants(t *testing.T) {
 		"someone's project": passwordAuth(demo, projectScope(e.acct.Other)),
 		"unknown user":      passwordAuth(Account{UserName: "ghost", DomainName: "Default"}, nil),
 		"wrong domain":      passwordAuth(Account{UserName: demo.UserName, Password: demo.Password, DomainName: "Other"}, nil),
-		"no methods at all": map[string]any{"auth": map[string]any{}},
+		"no methods at all": map[string]any{"auth": map[string]any{"identity": map[string]any{"methods": []string{}}}},
+		"domain scope":      passwordAuth(demo, map[string]any{"domain": map[string]string{"name": "Default"}}),
 	} {
 		r := do(t, "POST", url, nil, body)
 		errBody, _ := r.json(t)["error"].(map[string]any)
 		if r.status != http.StatusUnauthorized || errBody["code"] != 401.0 || errBody["title"] != "Unauthorized" || errBody["message"] == "" {
+			t.Errorf("%s: %d %s", name, r.status, r.body)
+		}
+	}
+	for name, body := range map[string]any{
+		"no auth":                  map[string]any{},
+		"no identity":              map[string]any{"auth": map[string]any{}},
+		"password method, no user": map[string]any{"auth": map[string]any{"identity": map[string]any{"methods": []string{"password"}}}},
+		"project without domain":   passwordAuth(demo, map[string]any{"project": map[string]string{"name": demo.ProjectName}}),
+	} {
+		r := do(t, "POST", url, nil, body)
+		errBody, _ := r.json(t)["error"].(map[string]any)
+		if r.status != http.StatusBadRequest || errBody["code"] != 400.0 || errBody["title"] != "Bad Request" {
 			t.Errorf("%s: %d %s", name, r.status, r.body)
 		}
 	}
@@ -136,7 +163,7 @@ func TestApplicationCredentials(t *testing.T) {
 		t.Errorf("token: %s", r.body)
 	}
 	// The token works against Barbican like a password token.
-	c := do(t, "GET", e.srv.URL+"/v1/secrets", map[string]string{"X-Auth-Token": r.header.Get("X-Subject-Token")}, nil)
+	c := do(t, "GET", e.barbicanURL()+"/v1/secrets", map[string]string{"X-Auth-Token": r.header.Get("X-Subject-Token")}, nil)
 	if c.status != http.StatusOK {
 		t.Errorf("list with app cred token: %d %s", c.status, c.body)
 	}
@@ -146,8 +173,8 @@ func TestApplicationCredentials(t *testing.T) {
 	if r := do(t, "DELETE", base+"/"+ac["id"].(string), map[string]string{"X-Auth-Token": tok}, nil); r.status != http.StatusNoContent {
 		t.Fatalf("delete: %d %s", r.status, r.body)
 	}
-	if r := auth(ac["secret"].(string)); r.status != http.StatusUnauthorized {
-		t.Errorf("after delete: %d", r.status)
+	if r := auth(ac["secret"].(string)); r.status != http.StatusNotFound {
+		t.Errorf("after delete: %d %s", r.status, r.body)
 	}
 }
 
@@ -157,18 +184,23 @@ func TestVersionDocumentsAndAuthErrors(t *testing.T) {
 	if r.status != http.StatusOK || r.json(t)["version"].(map[string]any)["id"] != "v3.14" {
 		t.Errorf("GET /v3: %d %s", r.status, r.body)
 	}
-	r = do(t, "GET", e.srv.URL+"/", nil, nil)
+	r = do(t, "GET", e.barbicanURL()+"/", nil, nil)
 	v := r.json(t)["versions"].(map[string]any)["values"].([]any)[0].(map[string]any)
 	if r.status != http.StatusMultipleChoices || v["id"] != "v1" {
 		t.Errorf("GET /: %d %s", r.status, r.body)
 	}
-	r = do(t, "GET", e.srv.URL+"/v1", nil, nil)
+	// Only / is open: keystonemiddleware guards all of /v1.
+	r = do(t, "GET", e.barbicanURL()+"/v1", nil, nil)
+	if r.status != http.StatusUnauthorized {
+		t.Errorf("GET /v1 without a token: %d %s", r.status, r.body)
+	}
+	r = do(t, "GET", e.barbicanURL()+"/v1", map[string]string{"X-Auth-Token": e.token(t, e.acct.Demo)}, nil)
 	if r.status != http.StatusOK || r.json(t)["version"].(map[string]any)["id"] != "v1" {
 		t.Errorf("GET /v1: %d %s", r.status, r.body)
 	}
 
 	for _, tok := range []string{"", "garbage", e.token(t, e.acct.Demo) + "x"} {
-		r = do(t, "GET", e.srv.URL+"/v1/secrets", map[string]string{"X-Auth-Token": tok}, nil)
+		r = do(t, "GET", e.barbicanURL()+"/v1/secrets", map[string]string{"X-Auth-Token": tok}, nil)
 		if r.status != http.StatusUnauthorized || r.header.Get("WWW-Authenticate") != `Keystone uri="`+e.authURL()+`"` {
 			t.Errorf("token %q: %d %v", tok, r.status, r.header)
 		}
@@ -176,11 +208,13 @@ func TestVersionDocumentsAndAuthErrors(t *testing.T) {
 
 	// Barbican's error JSON: 404 for a missing secret, 403 for another project's.
 	tok := e.token(t, e.acct.Demo)
-	r = do(t, "GET", e.srv.URL+"/v1/secrets/"+newUUID(), map[string]string{"X-Auth-Token": tok}, nil)
-	if b := r.json(t); r.status != http.StatusNotFound || b["code"] != 404.0 || b["title"] != "Not Found" || b["description"] == "" {
-		t.Errorf("missing secret: %d %s", r.status, r.body)
+	for _, id := range []string{newUUID(), "not-a-uuid"} {
+		r = do(t, "GET", e.barbicanURL()+"/v1/secrets/"+id, map[string]string{"X-Auth-Token": tok}, nil)
+		if b := r.json(t); r.status != http.StatusNotFound || b["code"] != 404.0 || b["title"] != "Not Found" || b["description"] == "" {
+			t.Errorf("missing secret %s: %d %s", id, r.status, r.body)
+		}
 	}
-	c := do(t, "POST", e.srv.URL+"/v1/secrets", map[string]string{"X-Auth-Token": tok},
+	c := do(t, "POST", e.barbicanURL()+"/v1/secrets", map[string]string{"X-Auth-Token": tok},
 		map[string]any{"payload": "eA==", "payload_content_type": "application/octet-stream", "payload_content_encoding": "base64"})
 	if c.status != http.StatusCreated || c.header.Get("Location") != c.json(t)["secret_ref"] {
 		t.Fatalf("create: %d %v %s", c.status, c.header, c.body)
@@ -195,11 +229,19 @@ func TestVersionDocumentsAndAuthErrors(t *testing.T) {
 	if r.status != http.StatusOK || string(r.body) != "x" || r.header.Get("Content-Type") != "application/octet-stream" {
 		t.Errorf("payload via Accept: %d %q", r.status, r.body)
 	}
-	r = do(t, "GET", ref+"/payload", map[string]string{"X-Auth-Token": tok, "Accept": "text/plain"}, nil)
-	if r.status != http.StatusNotAcceptable {
-		t.Errorf("text/plain payload of a binary secret: %d", r.status)
+	// Barbican takes the Accept header whole as the one media type wanted:
+	// text/plain works for any secret whose bytes are UTF-8.
+	for accept, want := range map[string]int{"text/plain": 200, "*/*": 200, "application/pkcs8": 200,
+		"application/json": 406, "text/*": 406, "text/plain, */*": 406, "TEXT/PLAIN": 400} {
+		r = do(t, "GET", ref+"/payload", map[string]string{"X-Auth-Token": tok, "Accept": accept}, nil)
+		if r.status != want || want == 200 && string(r.body) != "x" || want != 200 && r.json(t)["code"] != float64(want) {
+			t.Errorf("Accept %s: %d %s, want %d", accept, r.status, r.body, want)
+		}
 	}
-	if m := r.json(t); m["code"] != 406.0 {
-		t.Errorf("406 body: %s", r.body)
+	c = do(t, "POST", e.barbicanURL()+"/v1/secrets", map[string]string{"X-Auth-Token": tok},
+		map[string]any{"payload": "/w==", "payload_content_type": "application/octet-stream", "payload_content_encoding": "base64"})
+	r = do(t, "GET", c.json(t)["secret_ref"].(string)+"/payload", map[string]string{"X-Auth-Token": tok, "Accept": "text/plain"}, nil)
+	if r.status != http.StatusNotAcceptable || r.json(t)["code"] != 406.0 {
+		t.Errorf("text/plain payload of a non-UTF-8 secret: %d %s", r.status, r.body)
 	}
 }

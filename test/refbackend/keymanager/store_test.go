@@ -15,6 +15,7 @@ import (
 )
 
 func TestPersistenceAcrossReopen(t *testing.T) {
+	requireInProcess(t, "reopens the data dir")
 	e := newEnv(t)
 	ctx := context.Background()
 	demo := e.keyManager(t, e.acct.Demo)
@@ -108,6 +109,7 @@ func checkAtRest(t *testing.T, dir string, key []byte, acct Accounts) {
 }
 
 func TestOpenRejectsWrongMasterKey(t *testing.T) {
+	requireInProcess(t, "checks the master key file")
 	dir := t.TempDir()
 	m, err := Open(dir)
 	if err != nil {
