@@ -34,22 +34,23 @@ test: deps vet
 	SSEFS_REQUIRE_AWSCLI=1 SSEFS_REQUIRE_OPENSTACK_CLI=1 $(GO) test -race -timeout 30m ./...
 
 # Real Keystone + Barbican + Ceph RGW from Debian packages on loopback (root):
-# installs them, starts the lab in REALSTACK_DIR, runs test/realstack, and
-# stops the lab whatever the tests said (its data stays for a warm restart).
+# installs them, starts the lab in REALSTACK_DIR, runs test/realstack (the
+# guide, RGW's behaviour, the rgw profile side by side with real RGW), the
+# mount suite of test/e2e against the lab, and the at-rest check, then stops
+# the lab whatever the tests said (its data stays for a warm restart).
 REALSTACK_DIR ?= /tmp/ssefs-realstack
 test-real: deps
-	test/realstack/install.sh
-	REALSTACK_DIR=$(REALSTACK_DIR) test/realstack/start.sh >/dev/null
-	rc=0; REALSTACK_DIR=$(REALSTACK_DIR) REALSTACK_ENV=$(REALSTACK_DIR)/env.sh \
-		$(GO) test -tags realstack -count=1 -timeout 20m ./test/realstack/ || rc=$$?; \
-		REALSTACK_DIR=$(REALSTACK_DIR) test/realstack/status.sh | grep -E 'rss|total' || true; \
-		REALSTACK_DIR=$(REALSTACK_DIR) test/realstack/stop.sh; exit $$rc
+	REALSTACK_DIR=$(REALSTACK_DIR) GO=$(GO) test/realstack/run.sh
 
 demo: deps build
 	@test/demo.sh
 
+# The bench table (test/bench): ssefs against the direct-SDK limit on the
+# reference backend, and s3fs/rclone when installed. BENCH_MB=256 for a
+# quick run; see test/bench for the other knobs.
+BENCH_MB ?= 1024
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchtime 3x ./test/... ./objcache/...
+	SSEFS_BENCH=1 SSEFS_BENCH_MB=$(BENCH_MB) $(GO) test -count=1 -run '^TestBench$$' -v -timeout 60m ./test/bench
 
 # Each fuzz target for FUZZTIME (default 60s).
 FUZZTIME ?= 60s

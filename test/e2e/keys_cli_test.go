@@ -175,7 +175,7 @@ func httpStatus(err error) int {
 // uses the key, and with --yes makes the object unreadable. Bad input fails
 // with a clear message and changes nothing.
 func TestKeysCLI(t *testing.T) {
-	b := testenv.StartBackend(t, "aws")
+	b := testenv.StartBackend(t, testenv.DefaultProfile())
 	c := newKeysCLI(t, b)
 	ctx := context.Background()
 	s3c := b.S3()
@@ -307,7 +307,7 @@ func TestKeysCLI(t *testing.T) {
 // href and an existing backup file each fail with a
 // clear message, a non-zero exit, and no new secret.
 func TestKeysCLIBadInput(t *testing.T) {
-	b := testenv.StartBackend(t, "aws")
+	b := testenv.StartBackend(t, testenv.DefaultProfile())
 	c := newKeysCLI(t, b)
 	before := c.ok("keys", "list")
 

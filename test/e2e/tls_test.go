@@ -13,7 +13,7 @@ import (
 // mount work; without it the certificate is refused (certificates are
 // always verified) with one clear line and nothing mounted.
 func TestTLSWithPrivateCA(t *testing.T) {
-	b := testenv.StartBackend(t, "aws", "--tls")
+	b := testenv.StartBackend(t, testenv.DefaultProfile(), "--tls")
 	if !strings.HasPrefix(b.Endpoint(), "https://") {
 		t.Fatalf("--tls backend endpoint %s is not https", b.Endpoint())
 	}

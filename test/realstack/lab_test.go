@@ -37,6 +37,8 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/keymanager/v1/acls"
 	"github.com/gophercloud/gophercloud/v2/openstack/keymanager/v1/secrets"
+
+	"github.com/ssefs/ssefs/test/testenv"
 )
 
 // awsCLI is Debian's aws CLI (2.9.19), the one the guide's steps use; a
@@ -216,30 +218,12 @@ func CreateSecret(t testing.TB, km *gophercloud.ServiceClient, name string) (str
 	return path.Base(ref.SecretRef), raw
 }
 
-// GrantRead puts user on the secret's read ACL, keeping whoever is on it:
-// GET the ACL, add the user, PUT the whole list back. (PATCH would not do:
-// Barbican replaces an operation's user list with the one sent.)
+// GrantRead puts user on the secret's read ACL, keeping whoever is on it
+// (GET + PUT of the merged list: Barbican's PATCH replaces an operation's
+// user list with the one sent); testenv.GrantRead does it.
 func GrantRead(t testing.TB, km *gophercloud.ServiceClient, id, user string) {
 	t.Helper()
-	ctx := context.Background()
-	acl, err := acls.GetSecretACL(ctx, km, id).Extract()
-	if err != nil {
-		t.Fatalf("get ACL of secret %s: %v", id, err)
-	}
-	var users []string
-	projectAccess := true
-	if read, ok := (*acl)["read"]; ok {
-		users = read.Users
-		projectAccess = read.ProjectAccess
-	}
-	if !slices.Contains(users, user) {
-		users = append(users, user)
-	}
-	if _, err := acls.SetSecretACL(ctx, km, id, acls.SetOpts{{
-		Type: "read", Users: &users, ProjectAccess: &projectAccess,
-	}}).Extract(); err != nil {
-		t.Fatalf("set ACL of secret %s: %v", id, err)
-	}
+	testenv.GrantRead(t, km, id, user)
 }
 
 // ReadUsers returns the users on the secret's read ACL.

@@ -20,14 +20,24 @@ if ! ceph_cmd rados -p "$DATA_POOL" ls --all --format=json >"$tmp/list.json"; th
 fi
 found=0
 n=0
+gone=0
 # Namespace and name come NUL-separated: the namespace is usually empty, and
 # names may hold any byte but NUL.
 while IFS= read -r -d '' ns && IFS= read -r -d '' name; do
-	n=$((n + 1))
-	if ! ceph_cmd rados -p "$DATA_POOL" -N "$ns" get "$name" "$tmp/obj"; then
+	if ! ceph_cmd rados -p "$DATA_POOL" -N "$ns" get "$name" "$tmp/obj" 2>"$tmp/err"; then
+		# RGW's garbage collector removes the data of deleted objects
+		# while the scan runs: an object listed and then gone is not at
+		# rest any more. Anything else is an error.
+		if grep -q 'No such file or directory' "$tmp/err" &&
+			! ceph_cmd rados -p "$DATA_POOL" -N "$ns" stat "$name" >/dev/null 2>&1; then
+			gone=$((gone + 1))
+			continue
+		fi
+		cat "$tmp/err" >&2
 		echo "rados-scan.sh: cannot read $name" >&2
 		exit 2
 	fi
+	n=$((n + 1))
 	for m in "$@"; do
 		if grep -qaF -- "$m" "$tmp/obj"; then
 			echo "rados-scan.sh: plaintext marker '$m' at rest in $DATA_POOL/${ns:+$ns/}$name" >&2
@@ -39,5 +49,5 @@ import json, sys
 for o in json.load(open(sys.argv[1])):
     sys.stdout.write("%s\0%s\0" % (o.get("namespace", ""), o["name"]))
 ' "$tmp/list.json")
-echo "rados-scan.sh: $n objects read from $DATA_POOL, marker found: $([ $found = 1 ] && echo yes || echo no)" >&2
+echo "rados-scan.sh: $n objects read from $DATA_POOL ($gone removed by RGW's garbage collector while scanning), marker found: $([ $found = 1 ] && echo yes || echo no)" >&2
 exit "$found"

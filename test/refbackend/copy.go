@@ -180,6 +180,8 @@ func (s *Server) uploadPartCopy(rq *request) error {
 	if err != nil {
 		return err
 	}
-	setEcho(rq.w.Header(), up.Meta)
+	if !s.rules.partCopyNoEcho {
+		setEcho(rq.w.Header(), up.Meta)
+	}
 	return s.writeXML(rq, copyPartResult{NS: s3NS, LastModified: xmlTime(p.LastModified), ETag: s.partETag(up, n, p.ETag)})
 }

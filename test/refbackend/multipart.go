@@ -145,7 +145,7 @@ func (s *Server) completeUpload(rq *request) error {
 		}
 		return err
 	}
-	if out.SSE != objstore.SSEC || s.rules.completeEchoesSSEC {
+	if out.SSE != objstore.SSEC && !s.rules.completeNoEcho {
 		setEcho(rq.w.Header(), out)
 	}
 	return s.writeXML(rq, completeMultipartUploadResult{NS: s3NS, Location: "/" + rq.bucket + "/" + rq.key,

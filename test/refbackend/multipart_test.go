@@ -73,7 +73,7 @@ func TestMultipartUpload(t *testing.T) {
 			k.onComplete(in)
 			out, err := c.CompleteMultipartUpload(ctx, in)
 			must(t, err)
-			wantEcho := map[Profile]string{ProfileAWS: "", ProfileRGW: k.md5}[p] // AWS does not echo SSE-C here
+			wantEcho := "" // AWS does not echo SSE-C here, RGW 16 no SSE at all
 			if echo := st.rec.get().header.Get(hSSECMD5); !strings.HasSuffix(aws.ToString(out.ETag), `-3"`) || echo != wantEcho {
 				t.Errorf("Complete: ETag %s key MD5 %s", aws.ToString(out.ETag), echo)
 			}

@@ -34,7 +34,7 @@ func (s *Server) putObject(rq *request) error {
 
 // getObject answers GetObject or, with head set, HeadObject.
 func (s *Server) getObject(rq *request, head bool) error {
-	if e := refuseSSEOnRead(rq); e != nil {
+	if e := s.refuseSSEOnRead(rq); e != nil {
 		return e
 	}
 	if _, ok := rq.q["partNumber"]; ok {

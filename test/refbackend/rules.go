@@ -59,10 +59,22 @@ type rules struct {
 	// refuseKMSHeadersOnPart: SSE-KMS headers on UploadPart are refused
 	// (AWS) rather than ignored (RGW).
 	refuseKMSHeadersOnPart bool
-	// completeEchoesSSEC: CompleteMultipartUpload of an SSE-C upload echoes
-	// the customer algorithm and key MD5. AWS does not (its response has no
-	// SSE-C fields: clients confirm with a HEAD); SSE-KMS is echoed by both.
-	completeEchoesSSEC bool
+	// completeNoEcho: CompleteMultipartUpload answers without any SSE
+	// echo (RGW 16, observed with SSE-C and SSE-KMS). AWS echoes SSE-KMS
+	// but not SSE-C (its response has no SSE-C fields): either way clients
+	// confirm with a HEAD.
+	completeNoEcho bool
+	// partCopyNoEcho: UploadPartCopy answers without any SSE echo (RGW 16),
+	// although the part is encrypted with the upload's key; AWS echoes.
+	partCopyNoEcho bool
+	// sseOnRead: x-amz-server-side-encryption (or a KMS key id) on a GET or
+	// HEAD, where only SSE-C may be sent.
+	sseOnRead func() *Error
+	// trailerWithLength: an aws-chunked body with trailing checksums that
+	// comes with a Content-Length (aws-sdk-go-v2) is 400
+	// XAmzContentSHA256Mismatch on RGW 16, which hashes the framed body;
+	// without one (botocore) it is 411 MissingContentLength.
+	trailerWithLength func() *Error
 }
 
 // Messages RGW 16 uses (rgw_crypt.cc); AWS uses the same or similar text.
@@ -110,6 +122,9 @@ var awsRules = &rules{
 	},
 	insecure:               func() *Error { return errInvalidRequest(msgInsecure) },
 	refuseKMSHeadersOnPart: true,
+	sseOnRead: func() *Error {
+		return errInvalidArgument("x-amz-server-side-encryption header is not supported for this operation.")
+	},
 }
 
 var rgwRules = &rules{
@@ -138,8 +153,13 @@ var rgwRules = &rules{
 		}
 		return newErr(http.StatusForbidden, "AccessDenied", msg)
 	},
-	insecure:           func() *Error { return errInvalidRequest("") },
-	completeEchoesSSEC: true,
+	insecure:       func() *Error { return errInvalidRequest("") },
+	completeNoEcho: true,
+	partCopyNoEcho: true,
+	sseOnRead:      func() *Error { return errInvalidRequest("") },
+	trailerWithLength: func() *Error {
+		return newErr(http.StatusBadRequest, "XAmzContentSHA256Mismatch", "")
+	},
 }
 
 func rulesFor(p Profile) *rules {
@@ -158,6 +178,9 @@ func (ru *rules) checkPayloadMode(r *http.Request) *Error {
 	switch r.Header.Get("x-amz-content-sha256") {
 	case "STREAMING-UNSIGNED-PAYLOAD-TRAILER", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER",
 		"STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER":
+		if r.ContentLength >= 0 && ru.trailerWithLength != nil {
+			return ru.trailerWithLength()
+		}
 		return newErr(http.StatusLengthRequired, "MissingContentLength", "")
 	}
 	return nil

@@ -146,10 +146,10 @@ func (s *Server) newSealing(rq *request) (objstore.Sealing, error) {
 }
 
 // refuseSSEOnRead refuses SSE-KMS/SSE-S3 headers where only SSE-C may be
-// sent (GET, HEAD): 400 in both profiles.
-func refuseSSEOnRead(rq *request) *Error {
+// sent (GET, HEAD): 400 in both profiles (the code is the profile's).
+func (s *Server) refuseSSEOnRead(rq *request) *Error {
 	if rq.r.Header.Get(hSSE) != "" || rq.r.Header.Get(hKMSKeyID) != "" {
-		return errInvalidArgument("x-amz-server-side-encryption header is not supported for this operation.")
+		return s.rules.sseOnRead()
 	}
 	return nil
 }

@@ -93,29 +93,31 @@ var sseRules = []sseRow{
 			o, _ := f.partCopy(key, id, plainObj, f.k1.onPartCopy)
 			return o
 		},
-		aws: ok("sse-c:k1", ""), rgw: ok("sse-c:k1", "")},
+		// RGW 16 echoes nothing on UploadPartCopy, though it encrypts.
+		aws: ok("sse-c:k1", ""), rgw: ok("-", "")},
 	{row: "CompleteMultipartUpload with the SSE-C triple",
 		do: func(f *fixture) outcome {
 			key, id := f.create(f.k1.onCreate)
 			_, etag := f.part(key, id, f.k1.onPart)
 			return f.complete(key, id, etag, f.k1.onComplete)
 		},
-		// AWS's CompleteMultipartUpload answer has no SSE-C fields.
-		aws: ok("-", "sse-c"), rgw: ok("sse-c:k1", "sse-c")},
-	{row: "CompleteMultipartUpload of an SSE-KMS upload echoes the key",
+		// AWS's CompleteMultipartUpload answer has no SSE-C fields; RGW 16's
+		// has no SSE fields at all.
+		aws: ok("-", "sse-c"), rgw: ok("-", "sse-c")},
+	{row: "CompleteMultipartUpload of an SSE-KMS upload (AWS echoes the key, RGW 16 nothing)",
 		do: func(f *fixture) outcome {
 			key, id := f.create(f.kmsOnCreate("good"))
 			_, etag := f.part(key, id, nil)
 			return f.complete(key, id, etag, nil)
 		},
-		aws: ok("kms:good", "kms"), rgw: ok("kms:good", "kms")},
+		aws: ok("kms:good", "kms"), rgw: ok("-", "kms")},
 	{row: "CompleteMultipartUpload without the SSE-C triple (no checksums: optional, the aws CLI omits it)",
 		do: func(f *fixture) outcome {
 			key, id := f.create(f.k1.onCreate)
 			_, etag := f.part(key, id, f.k1.onPart)
 			return f.complete(key, id, etag, nil)
 		},
-		aws: ok("-", "sse-c"), rgw: ok("sse-c:k1", "sse-c")},
+		aws: ok("-", "sse-c"), rgw: ok("-", "sse-c")},
 	{row: "ListParts with the SSE-C triple",
 		do: func(f *fixture) outcome {
 			key, id := f.create(f.k1.onCreate)
@@ -141,7 +143,7 @@ var sseRules = []sseRow{
 		do: func(f *fixture) outcome {
 			return f.get(kmsObj, func(in *s3.GetObjectInput) {}, withHeaders(map[string]string{hSSE: "aws:kms"}))
 		},
-		aws: fail(400, "InvalidArgument"), rgw: fail(400, "InvalidArgument")},
+		aws: fail(400, "InvalidArgument"), rgw: failEmpty(400, "InvalidRequest")},
 	{row: "CopyObject with the SSE-C triple for the target (plain source)",
 		do:  func(f *fixture) outcome { return f.copy(plainObj, f.k1.onCopy) },
 		aws: ok("sse-c:k1", "sse-c"), rgw: ok("-", "plain")},
@@ -356,7 +358,7 @@ var sseRules = []sseRow{
 			o.stored = f.uploadStored(id)
 			return o
 		},
-		aws: ok("sse-c:k1", "sse-c"), rgw: ok("sse-c:k1", "sse-c")},
+		aws: ok("sse-c:k1", "sse-c"), rgw: ok("-", "sse-c")},
 	{row: "UploadPartCopy, SSE-C source into an upload with another key",
 		do: func(f *fixture) outcome {
 			key, id := f.create(f.k2.onCreate)
@@ -379,7 +381,7 @@ var sseRules = []sseRow{
 			o.stored = c.stored
 			return o
 		},
-		aws: ok("sse-c:k1", "sse-c"), rgw: ok("sse-c:k1", "sse-c")},
+		aws: ok("sse-c:k1", "sse-c"), rgw: ok("-", "sse-c")},
 	{row: "UploadPartCopy, plain source into an SSE-KMS upload",
 		do: func(f *fixture) outcome {
 			key, id := f.create(f.kmsOnCreate("good"))
@@ -388,7 +390,7 @@ var sseRules = []sseRow{
 			o.stored = c.stored
 			return o
 		},
-		aws: ok("kms:good", "kms"), rgw: ok("kms:good", "kms")},
+		aws: ok("kms:good", "kms"), rgw: ok("-", "kms")},
 	{row: "x-amz-server-side-encryption: AES256 (SSE-S3)",
 		do: func(f *fixture) outcome {
 			return f.put(func(in *s3.PutObjectInput) { in.ServerSideEncryption = types.ServerSideEncryptionAes256 })
@@ -413,7 +415,9 @@ var sseRules = []sseRow{
 			return o
 		},
 		aws: want{status: 200, echo: "-", stored: "plain", note: "STREAMING-UNSIGNED-PAYLOAD-TRAILER"},
-		rgw: want{status: 411, code: "MissingContentLength", echo: "-", stored: "absent", note: "STREAMING-UNSIGNED-PAYLOAD-TRAILER", emptyMsg: true}},
+		// aws-sdk-go-v2 sends a Content-Length: RGW 16 then hashes the framed
+		// body (botocore's bodies, without one, get 411 MissingContentLength).
+		rgw: want{status: 400, code: "XAmzContentSHA256Mismatch", echo: "-", stored: "absent", note: "STREAMING-UNSIGNED-PAYLOAD-TRAILER", emptyMsg: true}},
 }
 
 // TestSSERules runs every row of DESIGN.md section 3's tables against both

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,20 +21,38 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
-// Backend is a running ssefs-refbackend process.
+// Backend is a running ssefs-refbackend process, or the real-stack lab
+// (see External).
 type Backend struct {
-	Dir     string            // its data dir
+	Dir     string            // its data dir (the lab's directory for the lab)
 	Profile string            // "aws" or "rgw"
 	Env     map[string]string // the export lines it printed (AWS_ENDPOINT_URL, OS_*, ...)
 	Args    []string          // extra arguments it was started with
 	cmd     *exec.Cmd
 	bin     string
 	stderr  *os.File
+
+	external bool       // the real-stack lab: no process of ours
+	t        testing.TB // the test that asked for the lab
+	mu       sync.Mutex
+	kept     map[string]bool // lab buckets whose objects stay after the test
 }
 
 // StartBackend starts a reference backend with a new data dir under
-// t.TempDir() and stops it when the test ends.
+// t.TempDir() and stops it when the test ends. With
+// SSEFS_E2E_BACKEND=realstack it returns the real-stack lab instead (see
+// External).
 func StartBackend(t testing.TB, profile string, extraArgs ...string) *Backend {
+	t.Helper()
+	if External() {
+		return startExternal(t, profile, extraArgs...)
+	}
+	return StartLocalBackend(t, profile, extraArgs...)
+}
+
+// StartLocalBackend is StartBackend that always starts a reference backend
+// process, whatever SSEFS_E2E_BACKEND says.
+func StartLocalBackend(t testing.TB, profile string, extraArgs ...string) *Backend {
 	t.Helper()
 	_, bin := MustBinaries(t)
 	b := &Backend{Dir: filepath.Join(t.TempDir(), "backend"), Profile: profile, Args: extraArgs, bin: bin}
@@ -47,6 +66,9 @@ func StartBackend(t testing.TB, profile string, extraArgs ...string) *Backend {
 // Start (re)starts the process on the same data dir. A restart keeps the
 // listen addresses when they were picked before.
 func (b *Backend) Start() error {
+	if b.external {
+		return errNoRestart
+	}
 	s3Listen, kmsListen := "127.0.0.1:0", "127.0.0.1:0"
 	if ep := b.Env["AWS_ENDPOINT_URL"]; ep != "" {
 		s3Listen = hostPort(ep)
@@ -104,11 +126,25 @@ func (b *Backend) Start() error {
 	return nil
 }
 
-// Stop ends the process with SIGTERM (graceful) and waits for it.
-func (b *Backend) Stop() { b.signal(syscall.SIGTERM) }
+// Stop ends the process with SIGTERM (graceful) and waits for it. On the
+// real-stack lab it fails the test.
+func (b *Backend) Stop() {
+	if b.external {
+		b.noProcess("stop")
+		return
+	}
+	b.signal(syscall.SIGTERM)
+}
 
-// Kill ends the process with SIGKILL, as a crash would.
-func (b *Backend) Kill() { b.signal(syscall.SIGKILL) }
+// Kill ends the process with SIGKILL, as a crash would. On the real-stack
+// lab it fails the test.
+func (b *Backend) Kill() {
+	if b.external {
+		b.noProcess("kill")
+		return
+	}
+	b.signal(syscall.SIGKILL)
+}
 
 func (b *Backend) signal(sig syscall.Signal) {
 	if b.cmd == nil {
@@ -141,15 +177,22 @@ func (b *Backend) Environ() []string {
 }
 
 // S3 returns a plain aws-sdk-go-v2 client for the backend, to check from
-// outside what the mount stored.
+// outside what the mount stored. On the real-stack lab it computes
+// checksums only where required: RGW 16 refuses the SDK's default
+// aws-chunked bodies with trailing checksums over HTTPS.
 func (b *Backend) S3() *s3.Client {
-	return s3.New(s3.Options{
+	o := s3.Options{
 		BaseEndpoint: aws.String(b.Endpoint()),
 		Region:       "us-east-1",
 		UsePathStyle: true,
 		Credentials:  credentials.NewStaticCredentialsProvider(b.Env["AWS_ACCESS_KEY_ID"], b.Env["AWS_SECRET_ACCESS_KEY"], ""),
 		HTTPClient:   b.httpClient(),
-	})
+	}
+	if b.external {
+		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+	}
+	return s3.New(o)
 }
 
 // httpClient trusts the backend's CA when it serves TLS.
@@ -169,9 +212,15 @@ func (b *Backend) httpClient() *http.Client {
 	return &http.Client{Transport: tr}
 }
 
-// CreateBucket makes a bucket through the S3 API.
+// CreateBucket makes a bucket through the S3 API. On the real-stack lab,
+// where buckets outlive the test, a bucket left by an earlier run is
+// emptied instead, and the bucket is emptied again when the test ends.
 func (b *Backend) CreateBucket(t testing.TB, name string) {
 	t.Helper()
+	if b.external {
+		b.createExternalBucket(t, name)
+		return
+	}
 	if _, err := b.S3().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
 		t.Fatalf("create bucket %s: %v", name, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"path"
+	"slices"
 	"testing"
 
 	"github.com/gophercloud/gophercloud/v2"
@@ -18,12 +19,21 @@ import (
 func (b *Backend) KeyManager(t testing.TB) *gophercloud.ServiceClient {
 	t.Helper()
 	ctx := context.Background()
-	provider, err := openstack.AuthenticatedClient(ctx, gophercloud.AuthOptions{
+	projectDomain := b.Env["OS_PROJECT_DOMAIN_NAME"]
+	if projectDomain == "" {
+		projectDomain = b.Env["OS_USER_DOMAIN_NAME"]
+	}
+	provider, err := openstack.NewClient(b.Env["OS_AUTH_URL"])
+	if err != nil {
+		t.Fatalf("keystone client: %v", err)
+	}
+	provider.HTTPClient = *b.httpClient()
+	err = openstack.Authenticate(ctx, provider, gophercloud.AuthOptions{
 		IdentityEndpoint: b.Env["OS_AUTH_URL"],
 		Username:         b.Env["OS_USERNAME"],
 		Password:         b.Env["OS_PASSWORD"],
 		DomainName:       b.Env["OS_USER_DOMAIN_NAME"],
-		TenantName:       b.Env["OS_PROJECT_NAME"],
+		Scope:            &gophercloud.AuthScope{ProjectName: b.Env["OS_PROJECT_NAME"], DomainName: projectDomain},
 	})
 	if err != nil {
 		t.Fatalf("keystone auth: %v", err)
@@ -37,7 +47,8 @@ func (b *Backend) KeyManager(t testing.TB) *gophercloud.ServiceClient {
 
 // CreateKMSKey stores 32 random bytes as a Barbican secret, puts the
 // object store's service user on its read ACL, and returns the secret's
-// UUID: the key id for SSE-KMS.
+// UUID: the key id for SSE-KMS. On the real-stack lab the secret is deleted
+// when the test ends.
 func (b *Backend) CreateKMSKey(t testing.TB, name string) string {
 	t.Helper()
 	km := b.KeyManager(t)
@@ -58,11 +69,35 @@ func (b *Backend) CreateKMSKey(t testing.TB, name string) string {
 		t.Fatalf("create secret: %v", err)
 	}
 	id := path.Base(ref.SecretRef)
-	users := []string{b.Env["SSEFS_KMS_SERVICE_USER_ID"]}
-	if _, err := acls.UpdateSecretACL(ctx, km, id, acls.SetOpts{{Type: "read", Users: &users}}).Extract(); err != nil {
-		t.Fatalf("grant the object store read access to secret %s: %v", id, err)
+	if b.external {
+		t.Cleanup(func() { _ = secrets.Delete(context.Background(), km, id).ExtractErr() })
 	}
+	GrantRead(t, km, id, b.Env["SSEFS_KMS_SERVICE_USER_ID"])
 	return id
+}
+
+// GrantRead puts user on the secret's read ACL and keeps whoever is on it
+// already: GET the ACL, add the user, PUT the whole list back, as
+// `openstack acl user add` does (Barbican's PATCH replaces an operation's
+// user list with the one sent).
+func GrantRead(t testing.TB, km *gophercloud.ServiceClient, id, user string) {
+	t.Helper()
+	ctx := context.Background()
+	acl, err := acls.GetSecretACL(ctx, km, id).Extract()
+	if err != nil {
+		t.Fatalf("get the ACL of secret %s: %v", id, err)
+	}
+	var users []string
+	projectAccess := true
+	if read, ok := (*acl)["read"]; ok {
+		users, projectAccess = read.Users, read.ProjectAccess
+	}
+	if !slices.Contains(users, user) {
+		users = append(users, user)
+	}
+	if _, err := acls.SetSecretACL(ctx, km, id, acls.SetOpts{{Type: "read", Users: &users, ProjectAccess: &projectAccess}}).Extract(); err != nil {
+		t.Fatalf("grant %s read access to secret %s: %v", user, id, err)
+	}
 }
 
 // DeleteKMSKey deletes the Barbican secret.
