@@ -10,7 +10,7 @@ export PATH := $(PATH):/usr/local/go/bin
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build install deps test test-real demo bench fuzz vet clean
+.PHONY: all build install deps test test-real test-faults demo bench fuzz vet clean
 
 all: build
 
@@ -41,6 +41,15 @@ test: deps vet
 REALSTACK_DIR ?= /tmp/ssefs-realstack
 test-real: deps
 	REALSTACK_DIR=$(REALSTACK_DIR) GO=$(GO) test/realstack/run.sh
+
+# Reliability and security at full size (issue 7): 1 GiB in and out through
+# the fault proxy, 10,000 model operations, crash, concurrency and hygiene.
+FAULT_BYTES ?= 1G
+MODEL_OPS ?= 10000
+test-faults: deps
+	SSEFS_FAULT_BYTES=$(FAULT_BYTES) SSEFS_MODEL_OPS=$(MODEL_OPS) $(GO) test -count=1 -timeout 60m -v \
+		-run 'Fault|Killed|Restart|OpenTrunc|FailuresAreClear|AfterFailedClose|Model|Concurrent|EINTR|SignalDuringClose|Leaks|AllowOther|KeyFileReadOnce' \
+		./test/faultproxy/ ./test/e2e/
 
 demo: deps build
 	@test/demo.sh

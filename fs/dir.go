@@ -144,10 +144,21 @@ func (fsys *filesys) isEmpty(ctx context.Context, p string) (bool, error) {
 	return empty, err
 }
 
+// serverCtx detaches a request's context from FUSE interrupts. The kernel
+// interrupts a request whenever the calling thread receives any signal
+// (the Go runtime's preemption signals included, so Go programs under load
+// trigger it all the time), and go-fuse turns that into a cancelled
+// context; a HEAD, listing, PUT or copy cut short that way failed stat,
+// mkdir or rename with EINTR, after the server may already have acted.
+// Like libfuse without -o intr, ssefs lets such requests finish: each is
+// bounded by the client's retries.
+func serverCtx(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+
 // Lookup finds a child by HEAD (details are only fetched here, never in
 // Readdir) and reuses the existing inode when the type still matches, so
 // open files keep their state.
 func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	ctx = serverCtx(ctx)
 	key, errno := d.childKey(name)
 	if errno != 0 {
 		return nil, errno
@@ -206,6 +217,7 @@ func (d *dirNode) setAttr(a nodeAttr) {
 
 // Getattr answers from the cache, or HEADs the marker.
 func (d *dirNode) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	ctx = serverCtx(ctx)
 	a, errno := d.attr(ctx)
 	if errno != 0 {
 		return errno
@@ -244,6 +256,7 @@ func (d *dirNode) attr(ctx context.Context) (nodeAttr, syscall.Errno) {
 // directory that was only a prefix). The root has no object; changes to
 // it are accepted and not kept.
 func (d *dirNode) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	ctx = serverCtx(ctx)
 	if d.fsys.opts.ReadOnly {
 		return syscall.EROFS
 	}
@@ -272,6 +285,7 @@ func (d *dirNode) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAt
 // Readdir lists one level with a delimited listing; it sends no HEAD, so
 // entries carry only their type. Details come from Lookup.
 func (d *dirNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	ctx = serverCtx(ctx)
 	names, dirs, errno := d.readListing(ctx)
 	if errno != 0 {
 		return nil, errno
@@ -333,6 +347,7 @@ func validName(name string) bool {
 
 // Mkdir writes a "dir/" marker carrying the mode.
 func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	ctx = serverCtx(ctx)
 	if d.fsys.opts.ReadOnly {
 		return nil, syscall.EROFS
 	}
@@ -351,9 +366,13 @@ func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 	return d.newChild(ctx, kindDir, a), 0
 }
 
-// Create stores an empty object at once (so that the file is listed and
-// its permissions checked by the server), then opens it.
+// Create opens a new file. With a bucket that streams uploads
+// (objcache.Cached) nothing is sent yet: the file is reported as existing
+// until its content goes up on flush, fsync or close, so a small file
+// costs one PUT. Otherwise an empty object is stored at once (so that the
+// file is listed and its permissions checked by the server).
 func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	ctx = serverCtx(ctx)
 	if d.fsys.opts.ReadOnly {
 		return nil, nil, 0, syscall.EROFS
 	}
@@ -363,14 +382,18 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	}
 	a := newAttr(syscall.S_IFREG|mode&07777, callerOf(ctx))
 	opts := a.putOptions(key)
-	info, err := d.fsys.b.Put(ctx, key, strings.NewReader(""), 0, opts)
-	if err != nil {
-		return nil, nil, 0, d.fsys.fail("create", key, err)
-	}
-	a.etag, a.contentType = info.ETag, opts.ContentType
-	d.noteChild(name, false)
+	a.contentType = opts.ContentType
 	child := d.newChild(ctx, kindFile, a)
 	fn := child.Operations().(*fileNode)
+	if !fn.beginCreate(key) {
+		info, err := d.fsys.b.Put(ctx, key, strings.NewReader(""), 0, opts)
+		if err != nil {
+			return nil, nil, 0, d.fsys.fail("create", key, err)
+		}
+		a.etag = info.ETag
+		fn.serverAttr(a)
+	}
+	d.noteChild(name, false)
 	fh, errno := fn.open(ctx, flags)
 	if errno != 0 {
 		return nil, nil, 0, errno
@@ -381,6 +404,7 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 
 // Symlink stores the target as the body of an object with S_IFLNK mode.
 func (d *dirNode) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	ctx = serverCtx(ctx)
 	if d.fsys.opts.ReadOnly {
 		return nil, syscall.EROFS
 	}
@@ -404,6 +428,7 @@ func (d *dirNode) Symlink(ctx context.Context, target, name string, out *fuse.En
 // Unlink deletes a file or symlink object. An open file stays usable; its
 // data is no longer uploaded.
 func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
+	ctx = serverCtx(ctx)
 	if d.fsys.opts.ReadOnly {
 		return syscall.EROFS
 	}
@@ -430,6 +455,7 @@ func (d *dirNode) markRemoved(name string) {
 
 // Rmdir deletes the marker of an empty directory.
 func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
+	ctx = serverCtx(ctx)
 	if d.fsys.opts.ReadOnly {
 		return syscall.EROFS
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -16,17 +17,30 @@ import (
 )
 
 // fileNode is a regular file. Its content is the object on the server
-// until something writes or truncates it; from then on the content lives
-// in an encrypted staged file shared by every handle of the node, and
-// dirty says it still has to be uploaded.
+// until something writes or truncates it. Sequential writes from offset 0
+// of an empty file stream into an upload (up) when the bucket can take
+// one; anything else (random writes, appends to an existing object,
+// truncates to a non-zero size) moves the content into an encrypted staged
+// file shared by every handle of the node. dirty says local content still
+// has to be uploaded.
 type fileNode struct {
 	nodeBase
 	mu      sync.Mutex
 	ac      attrCache
 	staged  *objcache.StagedFile
+	up      *objcache.Upload // streaming upload of the content; nil when none
 	dirty   bool
 	opens   int
 	deleted bool // unlinked or overwritten: never upload again
+
+	// pendingKey is the key reported as existing (objcache.Cached pending
+	// objects) while a created file is not on the server yet; shownSize
+	// is the size reported for it.
+	pendingKey string
+	shownSize  atomic.Int64
+	// keptETag is the version whose pages the kernel may cache: an open
+	// that finds the same ETag keeps the page cache, any other drops it.
+	keptETag string
 }
 
 var (
@@ -43,17 +57,24 @@ const loadChunk = 1 << 20
 func (n *fileNode) serverAttr(a nodeAttr) nodeAttr {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.staged == nil {
+	if !n.localLocked() {
 		n.ac.set(a)
 	}
 	return n.localAttrLocked()
 }
 
-// localAttrLocked is the node's attributes with the staged size.
+// localLocked reports whether the content is local (staged or streaming),
+// so that the server's attributes are not authoritative.
+func (n *fileNode) localLocked() bool { return n.staged != nil || n.up != nil }
+
+// localAttrLocked is the node's attributes with the local size.
 func (n *fileNode) localAttrLocked() nodeAttr {
 	a := n.ac.attr
-	if n.staged != nil {
+	switch {
+	case n.staged != nil:
 		a.size = n.staged.Size()
+	case n.up != nil:
+		a.size = n.up.Size()
 	}
 	return a
 }
@@ -74,9 +95,10 @@ func (n *fileNode) refreshLocked(ctx context.Context) error {
 
 // Getattr answers from the staged file or the cache, HEADing when stale.
 func (n *fileNode) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	ctx = serverCtx(ctx)
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.staged == nil && !n.deleted && !n.ac.fresh(n.fsys.opts.AttrTTL) {
+	if !n.localLocked() && !n.deleted && !n.ac.fresh(n.fsys.opts.AttrTTL) {
 		if err := n.refreshLocked(ctx); err != nil {
 			key, _ := nodeKey(n.EmbeddedInode())
 			return n.fsys.fail("getattr", key, err)
@@ -87,19 +109,33 @@ func (n *fileNode) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.Att
 }
 
 // Open makes a handle. Content is not fetched here: reads fetch ranges,
-// and the first write or truncate loads the object into staging.
+// and the first write or truncate streams or stages. With the block cache
+// (objcache.Cached) the kernel keeps its cached pages of the file when the
+// object's ETag is the one they were read from (FOPEN_KEEP_CACHE), and
+// drops them otherwise: a change made elsewhere after the open is then not
+// seen through pages already cached, until the next open.
 func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	ctx = serverCtx(ctx)
 	n.mu.Lock()
-	if n.staged == nil && !n.ac.fresh(n.fsys.opts.AttrTTL) {
+	if !n.localLocked() && !n.ac.fresh(n.fsys.opts.AttrTTL) {
 		if err := n.refreshLocked(ctx); err != nil {
 			n.mu.Unlock()
 			key, _ := nodeKey(n.EmbeddedInode())
 			return nil, 0, n.fsys.fail("open", key, err)
 		}
 	}
+	var fuseFlags uint32
+	if !n.localLocked() && n.fsys.cachedBucket() != nil {
+		if etag := n.ac.attr.etag; etag != "" && etag == n.keptETag {
+			fuseFlags = fuse.FOPEN_KEEP_CACHE
+		}
+		n.keptETag = n.ac.attr.etag
+	} else {
+		n.keptETag = ""
+	}
 	n.mu.Unlock()
 	fh, errno := n.open(ctx, flags)
-	return fh, 0, errno
+	return fh, fuseFlags, errno
 }
 
 // open counts a new handle; O_TRUNC empties the file (uploaded on flush).
@@ -116,14 +152,18 @@ func (n *fileNode) open(ctx context.Context, flags uint32) (*handle, syscall.Err
 		}
 	}
 	n.opens++
-	return newHandle(n, writable), 0
+	return newHandle(n, writable, writable && flags&syscall.O_APPEND != 0), 0
 }
 
 // ensureStagedLocked loads the first limit bytes of the object (all of it
 // when limit < 0) into a new staged file, unless content is staged already.
+// A streaming upload moves to staging.
 func (n *fileNode) ensureStagedLocked(ctx context.Context, limit int64) error {
 	if n.staged != nil {
 		return nil
+	}
+	if n.up != nil {
+		return n.uploadToStagingLocked(ctx)
 	}
 	st, err := n.fsys.getStaging()
 	if err != nil {
@@ -191,11 +231,28 @@ func (n *fileNode) markDirtyLocked() {
 	}
 }
 
-// write stores data at off in staging.
-func (n *fileNode) write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+// write appends data to the streaming upload when it continues it (or
+// starts one in an empty file), else stores it at off in staging.
+func (n *fileNode) write(ctx context.Context, data []byte, off int64, appending bool) (uint32, syscall.Errno) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if appending {
+		off = n.localAttrLocked().size
+	}
+	defer n.showSizeLocked()
 	key, _ := nodeKey(n.EmbeddedInode())
+	if !n.localLocked() && off == 0 && n.ac.attr.size == 0 {
+		n.startUploadLocked(key)
+	}
+	if n.staged == nil && n.up != nil && off == n.up.Size() {
+		// Not interruptible: a write cut short after taking part of data
+		// would have to be retried through staging.
+		if err := n.up.Write(context.WithoutCancel(ctx), data); err != nil {
+			return 0, n.fsys.fail("write", key, err)
+		}
+		n.markDirtyLocked()
+		return uint32(len(data)), 0
+	}
 	if err := n.ensureStagedLocked(ctx, -1); err != nil {
 		return 0, n.fsys.fail("write", key, err)
 	}
@@ -209,9 +266,20 @@ func (n *fileNode) write(ctx context.Context, data []byte, off int64) (uint32, s
 	return uint32(k), 0
 }
 
-// truncateLocked sets the staged size, loading only what is kept.
+// truncateLocked sets the local size, loading only what is kept. Emptying
+// a file whose content is on the server starts a streaming upload; a
+// truncate to the size a streaming upload has is a no-op.
 func (n *fileNode) truncateLocked(ctx context.Context, size int64) syscall.Errno {
+	defer n.showSizeLocked()
 	key, _ := nodeKey(n.EmbeddedInode())
+	if !n.localLocked() && size == 0 && n.startUploadLocked(key) {
+		n.markDirtyLocked()
+		return 0
+	}
+	if n.staged == nil && n.up != nil && size == n.up.Size() {
+		n.markDirtyLocked()
+		return 0
+	}
 	if err := n.ensureStagedLocked(ctx, size); err != nil {
 		return n.fsys.fail("truncate", key, err)
 	}
@@ -229,8 +297,10 @@ func (n *fileNode) flush(ctx context.Context) syscall.Errno {
 	return n.flushLocked(ctx)
 }
 
-// flushLocked uploads the staged content with Put and returns only once it
-// is on the server. On failure the data stays staged and dirty.
+// flushLocked commits the streaming upload, or uploads the staged content
+// with Put, and returns only once it is on the server. On failure staged
+// data stays staged and dirty; a failed streaming upload whose parts were
+// sent is aborted and reported again by every later flush.
 func (n *fileNode) flushLocked(ctx context.Context) syscall.Errno {
 	if !n.dirty {
 		return 0
@@ -242,10 +312,22 @@ func (n *fileNode) flushLocked(ctx context.Context) syscall.Errno {
 		return 0
 	}
 	a := n.localAttrLocked()
-	info, err := n.fsys.b.Put(ctx, key, n.staged.NewReader(), a.size, a.putOptions(key))
+	// An upload once started is finished even if the caller is interrupted
+	// (a signal during close(2)): cancelling it would lose data the
+	// application was told was written, as close cannot be retried.
+	ctx = context.WithoutCancel(ctx)
+	var info objcache.ObjectInfo
+	var err error
+	if n.up != nil {
+		info, err = n.up.Commit(ctx, a.putOptions(key))
+	} else {
+		info, err = n.fsys.b.Put(ctx, key, n.staged.NewReader(), a.size, a.putOptions(key))
+	}
 	if err != nil {
 		return n.fsys.fail("upload", key, err)
 	}
+	n.up = nil
+	n.endPendingLocked()
 	a.etag = info.ETag
 	n.ac.set(a)
 	n.dirty = false
@@ -282,22 +364,32 @@ func (n *fileNode) markDeleted() {
 		n.dirty = false
 		n.fsys.setDirty(n, false)
 	}
+	n.endPendingLocked()
+	n.unlinkUploadLocked()
 }
 
 // Setattr handles chmod, chown, utimens and truncate. While content is
 // staged the new attributes go with the next upload; otherwise metadata
-// is rewritten by a server-side copy onto itself. A truncate without a
-// file handle (truncate(2)) is uploaded before returning.
+// is rewritten by a server-side copy onto itself. A truncate of a file no
+// one has open (truncate(2)) is uploaded before returning.
 func (n *fileNode) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	ctx = serverCtx(ctx)
 	if n.fsys.opts.ReadOnly {
 		return syscall.EROFS
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	key, ok := nodeKey(n.EmbeddedInode())
-	if n.staged == nil && ok && !n.deleted && !n.ac.fresh(n.fsys.opts.AttrTTL) {
+	if !n.localLocked() && ok && !n.deleted && !n.ac.fresh(n.fsys.opts.AttrTTL) {
 		if err := n.refreshLocked(ctx); err != nil {
 			return n.fsys.fail("setattr", key, err)
+		}
+	}
+	if _, changed := applySetattr(n.ac.attr, in); changed && n.up != nil && n.up.Started() {
+		// A multipart upload carries the metadata it started with:
+		// commit it, then rewrite the metadata below.
+		if errno := n.flushLocked(ctx); errno != 0 {
+			return errno
 		}
 	}
 	a, changed := applySetattr(n.ac.attr, in)
@@ -311,17 +403,21 @@ func (n *fileNode) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetA
 		}
 	}
 	switch {
-	case n.staged != nil && (n.dirty || hasSize):
+	case n.localLocked() && (n.dirty || hasSize):
 		n.ac.attr = a
 		if changed {
 			n.markDirtyLocked()
 			n.ac.attr.mtime = a.mtime
 		}
-		if f == nil && hasSize {
+		// truncate(2) of a file nobody has open is uploaded at once. With
+		// the file open, the new size goes with that handle's flush: the
+		// kernel sends open(O_TRUNC) as OPEN then a SETATTR without a
+		// handle (no FUSE_ATOMIC_O_TRUNC in go-fuse), and uploading an
+		// empty object there would drop the acknowledged content before
+		// the writer has written or closed anything.
+		if f == nil && hasSize && n.opens == 0 {
 			errno := n.flushLocked(ctx)
-			if n.opens == 0 {
-				n.dropStagedLocked()
-			}
+			n.dropStagedLocked()
 			if errno != 0 {
 				return errno
 			}
@@ -339,7 +435,8 @@ func (n *fileNode) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetA
 	return 0
 }
 
-// dropStagedLocked forgets staged content (uploaded or not).
+// dropStagedLocked forgets local content (uploaded or not), aborting a
+// streaming upload.
 func (n *fileNode) dropStagedLocked() {
 	if n.dirty {
 		n.dirty = false
@@ -350,13 +447,24 @@ func (n *fileNode) dropStagedLocked() {
 		n.staged.Close()
 		n.staged = nil
 	}
+	if n.up != nil {
+		n.up.Abort()
+		n.up = nil
+	}
+	n.endPendingLocked()
 }
 
 // readSource tells a handle where to read: the staged file, or the object
-// as it was last seen.
-func (n *fileNode) readSource() (*objcache.StagedFile, objectRef, syscall.Errno) {
+// as it was last seen. Reading a file being streamed moves it to staging.
+func (n *fileNode) readSource(ctx context.Context) (*objcache.StagedFile, objectRef, syscall.Errno) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.up != nil {
+		if err := n.uploadToStagingLocked(ctx); err != nil {
+			key, _ := nodeKey(n.EmbeddedInode())
+			return nil, objectRef{}, n.fsys.fail("read", key, err)
+		}
+	}
 	if n.staged != nil {
 		return n.staged, objectRef{}, 0
 	}
@@ -375,7 +483,7 @@ func (n *fileNode) refreshRef(ctx context.Context) (objectRef, error) {
 	if err != nil {
 		return objectRef{}, err
 	}
-	_, ref, errno := n.readSource()
+	_, ref, errno := n.readSource(ctx)
 	if errno != 0 {
 		return objectRef{}, errno
 	}

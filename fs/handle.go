@@ -14,13 +14,19 @@ import (
 )
 
 // handle is one open file description. Content state is the node's; the
-// handle holds only its access mode and its read buffer.
+// handle holds only its access mode and its reader.
 type handle struct {
 	n        *fileNode
 	writable bool
+	// appending: opened with O_APPEND. Its writes go to the end of the
+	// file as ssefs knows it, not to the offset the kernel computed from
+	// its cached size, which is stale after a failed close discarded
+	// changes (it would leave a hole of zeros).
+	appending bool
 
-	mu sync.Mutex // serializes use of rd
-	rd objectReader
+	mu     sync.Mutex // serializes use of rd unless it is concurrent
+	rd     objectReader
+	serial bool
 }
 
 var (
@@ -31,14 +37,19 @@ var (
 	_ gofs.FileReleaser = (*handle)(nil)
 )
 
-func newHandle(n *fileNode, writable bool) *handle {
-	return &handle{n: n, writable: writable, rd: newSeqReader(n.fsys.b)}
+func newHandle(n *fileNode, writable, appending bool) *handle {
+	rd := newObjectReader(n.fsys.b)
+	_, concurrent := rd.(cachedReader)
+	return &handle{n: n, writable: writable, appending: appending, rd: rd, serial: !concurrent}
 }
 
-// Read serves staged content when there is some, else ranged GETs of the
-// object at the ETag last seen (re-HEAD and retry once if it changed).
+// Read serves staged content when there is some, else the object at the
+// ETag last seen (re-HEAD and retry once if it changed) through the block
+// cache. Reads of one handle run in parallel (the kernel sends them
+// asynchronously) unless its reader is the plain sequential one.
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	sf, ref, errno := h.n.readSource()
+	ctx = serverCtx(ctx)
+	sf, ref, errno := h.n.readSource(ctx)
 	if errno != 0 {
 		return nil, errno
 	}
@@ -50,31 +61,65 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 		}
 		return fuse.ReadResultData(dest[:k]), 0
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	k, err := h.rd.ReadAt(ctx, ref, dest, off)
+	if h.serial {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+	}
+	data, release, err := h.readObject(ctx, ref, dest, off)
 	if errors.Is(err, objcache.ErrPreconditionFailed) {
 		if ref, err = h.n.refreshRef(ctx); err == nil {
-			k, err = h.rd.ReadAt(ctx, ref, dest, off)
+			data, release, err = h.readObject(ctx, ref, dest, off)
 		}
 	}
 	if err != nil {
 		return nil, h.n.fsys.fail("read", ref.key, err)
 	}
-	return fuse.ReadResultData(dest[:k]), 0
+	if release != nil {
+		return &cachedResult{data: data, release: release}, 0
+	}
+	return fuse.ReadResultData(data), 0
 }
 
-// Write stages data; it reaches the server on flush, fsync or close.
+// readObject reads from the object, without a copy when the block cache
+// can hand out its bytes (then release is not nil).
+func (h *handle) readObject(ctx context.Context, ref objectRef, dest []byte, off int64) (data []byte, release func(), err error) {
+	if cr, ok := h.rd.(cachedReader); ok {
+		return cr.view(ctx, ref, dest, off)
+	}
+	k, err := h.rd.ReadAt(ctx, ref, dest, off)
+	return dest[:k], nil, err
+}
+
+// cachedResult hands bytes of a cached block to the kernel and lets the
+// cache reuse the block's buffer once they are sent.
+type cachedResult struct {
+	data    []byte
+	release func()
+}
+
+// Bytes implements fuse.ReadResult.
+func (r *cachedResult) Bytes(buf []byte) ([]byte, fuse.Status) { return r.data, fuse.OK }
+
+// Size implements fuse.ReadResult.
+func (r *cachedResult) Size() int { return len(r.data) }
+
+// Done implements fuse.ReadResult.
+func (r *cachedResult) Done() { r.release() }
+
+// Write streams or stages data; it is on the server after flush, fsync or
+// close.
 func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	ctx = serverCtx(ctx)
 	if !h.writable {
 		return 0, syscall.EBADF
 	}
-	return h.n.write(ctx, data, off)
+	return h.n.write(ctx, data, off, h.appending)
 }
 
 // Flush runs on every close(2): a writable handle's changes are uploaded
 // before it returns, and a failed upload is the error close reports.
 func (h *handle) Flush(ctx context.Context) syscall.Errno {
+	ctx = serverCtx(ctx)
 	if !h.writable {
 		return 0
 	}
@@ -83,11 +128,13 @@ func (h *handle) Flush(ctx context.Context) syscall.Errno {
 
 // Fsync uploads pending changes.
 func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	ctx = serverCtx(ctx)
 	return h.n.flush(ctx)
 }
 
 // Release drops the handle; see fileNode.release.
 func (h *handle) Release(ctx context.Context) syscall.Errno {
+	ctx = serverCtx(ctx)
 	h.mu.Lock()
 	h.rd.Close()
 	h.mu.Unlock()

@@ -13,9 +13,7 @@ type objectRef struct {
 	size      int64
 }
 
-// objectReader reads a clean object for one handle. It is the seam where
-// the block cache with readahead (objcache) will plug in; callers
-// serialize calls.
+// objectReader reads a clean object for one handle.
 type objectReader interface {
 	// ReadAt fills p from off, short only at the end of the object.
 	// ErrPreconditionFailed means the object no longer has ref.etag.
@@ -24,11 +22,38 @@ type objectReader interface {
 	Close()
 }
 
+// newObjectReader reads through the block cache with readahead when the
+// bucket has one (objcache.Cached), else with a plain sequential buffer.
+func newObjectReader(b objcache.Bucket) objectReader {
+	if c, ok := b.(*objcache.Cached); ok {
+		return cachedReader{c.NewReader()}
+	}
+	return newSeqReader(b)
+}
+
+// cachedReader adapts an objcache.Reader; it is safe for concurrent use.
+type cachedReader struct{ r *objcache.Reader }
+
+// ReadAt implements objectReader.
+func (c cachedReader) ReadAt(ctx context.Context, ref objectRef, p []byte, off int64) (int, error) {
+	return c.r.ReadAt(ctx, objcache.Version{Key: ref.key, ETag: ref.etag, Size: ref.size}, p, off)
+}
+
+// view reads like ReadAt but may return cached bytes in place, sparing a
+// copy, with a function to call once they are sent (nil when p was
+// filled); the result must not be modified.
+func (c cachedReader) view(ctx context.Context, ref objectRef, p []byte, off int64) ([]byte, func(), error) {
+	return c.r.View(ctx, objcache.Version{Key: ref.key, ETag: ref.etag, Size: ref.size}, p, off)
+}
+
+// Close implements objectReader; the blocks stay cached for other handles.
+func (cachedReader) Close() {}
+
 // seqWindow is the least a seqReader fetches per request.
 const seqWindow = 1 << 20
 
 // seqReader keeps the last window it fetched, so sequential reads in
-// kernel-sized pieces cost one GET per window.
+// kernel-sized pieces cost one GET per window. Callers serialize calls.
 type seqReader struct {
 	b      objcache.Bucket
 	ref    objectRef

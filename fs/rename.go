@@ -42,6 +42,7 @@ func asDir(ops gofs.InodeEmbedder) *dirNode {
 // deletes, with POSIX overwrite rules. go-fuse moves the inode in its
 // tree when this returns success.
 func (d *dirNode) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	ctx = serverCtx(ctx)
 	if d.fsys.opts.ReadOnly {
 		return syscall.EROFS
 	}

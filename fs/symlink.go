@@ -35,6 +35,7 @@ func (s *symlinkNode) setAttr(a nodeAttr) {
 
 // Readlink returns the object's body, cached while its ETag holds.
 func (s *symlinkNode) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
+	ctx = serverCtx(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.target == nil {
@@ -69,6 +70,7 @@ func (s *symlinkNode) attrLocked(ctx context.Context) (nodeAttr, string, syscall
 
 // Getattr answers from the cache, HEADing when stale.
 func (s *symlinkNode) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	ctx = serverCtx(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a, _, errno := s.attrLocked(ctx)
@@ -81,6 +83,7 @@ func (s *symlinkNode) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.
 // Setattr (lchown, utimensat with AT_SYMLINK_NOFOLLOW) rewrites metadata
 // with a copy onto itself.
 func (s *symlinkNode) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	ctx = serverCtx(ctx)
 	if s.fsys.opts.ReadOnly {
 		return syscall.EROFS
 	}

@@ -55,7 +55,7 @@ func NewClient(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	httpClient, err := newHTTPClient(cfg.CAFile)
+	httpClient, err := newHTTPClient(cfg.CAFile, cfg.ResponseTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -117,9 +117,10 @@ func newClient(cfg ClientConfig, api *s3.Client) *Client {
 	}
 }
 
-// newHTTPClient trusts the system roots plus caFile. AWS_CA_BUNDLE is added
-// on top by the SDK's config loader.
-func newHTTPClient(caFile string) (*awshttp.BuildableClient, error) {
+// newHTTPClient trusts the system roots plus caFile (AWS_CA_BUNDLE is added
+// on top by the SDK's config loader) and bounds connecting, the TLS
+// handshake and the wait for response headers.
+func newHTTPClient(caFile string, responseTimeout time.Duration) (*awshttp.BuildableClient, error) {
 	pool, err := x509.SystemCertPool()
 	if err != nil || pool == nil {
 		pool = x509.NewCertPool()
@@ -138,6 +139,8 @@ func newHTTPClient(caFile string) (*awshttp.BuildableClient, error) {
 		WithTransportOptions(func(tr *http.Transport) {
 			tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 			tr.MaxIdleConnsPerHost = 64
+			tr.TLSHandshakeTimeout = 10 * time.Second
+			tr.ResponseHeaderTimeout = responseTimeout
 		}), nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/ssefs/ssefs/ssekeys"
 )
@@ -20,6 +21,10 @@ const (
 	DefaultMaxAttempts = 5
 	DefaultPartSize    = 16 << 20
 	DefaultConcurrency = 4
+	// DefaultResponseTimeout bounds the wait for a response's headers once
+	// a request is sent, so a server that accepts a connection and never
+	// answers cannot hang the mount (the attempt fails and is retried).
+	DefaultResponseTimeout = time.Minute
 )
 
 // S3 limits the client works within.
@@ -70,6 +75,9 @@ type ClientConfig struct {
 	PartSize int64
 	// Concurrency is the number of parts in flight per upload; default 4.
 	Concurrency int
+	// ResponseTimeout bounds the wait for response headers per attempt;
+	// default DefaultResponseTimeout.
+	ResponseTimeout time.Duration
 }
 
 // withDefaults validates cfg and fills in defaults. It makes no request.
@@ -88,6 +96,9 @@ func (cfg ClientConfig) withDefaults() (ClientConfig, error) {
 	}
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = DefaultMaxAttempts
+	}
+	if cfg.ResponseTimeout <= 0 {
+		cfg.ResponseTimeout = DefaultResponseTimeout
 	}
 	if cfg.PartSize <= 0 {
 		cfg.PartSize = DefaultPartSize

@@ -3,8 +3,11 @@ package objcache
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -72,6 +75,9 @@ func (c *Client) completeUpload(ctx context.Context, op, key, id string, parts [
 	completeSSE(in).set(c.write.For(ssekeys.OpCompleteMultipart))
 	out, err := c.s3.CompleteMultipartUpload(ctx, in)
 	if err != nil {
+		if etag, ok := c.committedDespiteError(ctx, key, parts, err); ok {
+			return etag, nil
+		}
 		c.abortUpload(ctx, key, id)
 		return "", mapErr(op, key, err)
 	}
@@ -152,4 +158,38 @@ func (c *Client) uploadParts(ctx context.Context, key, id string, body io.Reader
 		return nil, err
 	}
 	return parts, nil
+}
+
+// committedDespiteError settles a completion whose answer was lost: the
+// server committed the upload, the SDK's retry then found the upload gone
+// (404 NoSuchUpload). The object counts as ours when a HEAD with our
+// encryption shows the multipart ETag that exactly these parts make.
+func (c *Client) committedDespiteError(ctx context.Context, key string, parts []types.CompletedPart, err error) (string, bool) {
+	if _, code, _ := statusOf(err); code != "NoSuchUpload" {
+		return "", false
+	}
+	want, ok := multipartETag(parts)
+	if !ok {
+		return "", false
+	}
+	info, verr := c.verifyStored(ctx, key, c.write)
+	if verr != nil || strings.Trim(info.ETag, `"`) != want {
+		return "", false
+	}
+	c.log.Info("completion answer was lost, but the server committed our upload", "object", key)
+	return info.ETag, true
+}
+
+// multipartETag is S3's ETag of an object completed from parts: the hex MD5
+// of the concatenated binary part ETags, a dash, and the part count.
+func multipartETag(parts []types.CompletedPart) (string, bool) {
+	h := md5.New()
+	for _, p := range parts {
+		b, err := hex.DecodeString(strings.Trim(aws.ToString(p.ETag), `"`))
+		if err != nil {
+			return "", false
+		}
+		h.Write(b)
+	}
+	return fmt.Sprintf("%x-%d", h.Sum(nil), len(parts)), true
 }

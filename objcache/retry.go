@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/smithy-go"
 )
 
 // Backoff between attempts: exponential with full jitter.
@@ -33,7 +34,7 @@ func newRetryer(maxAttempts int) aws.Retryer {
 		o.BaseDelay = retryBaseDelay
 		o.MaxBackoff = retryMaxDelay
 		o.RateLimiter = ratelimit.None
-		o.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(final4xx)}, o.Retryables...)
+		o.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(final4xx), retry.IsErrorRetryableFunc(truncatedAnswer)}, o.Retryables...)
 	})
 }
 
@@ -47,6 +48,19 @@ func final4xx(err error) aws.Ternary {
 		return aws.UnknownTernary
 	}
 	return aws.FalseTernary
+}
+
+// truncatedAnswer retries an answer whose body broke off mid-way: the
+// status line came, the XML did not (CreateMultipartUpload, a listing,
+// CompleteMultipartUpload). The SDK reports it as a deserialization error,
+// which its own retryables leave alone, so a single dropped connection
+// failed a write with EIO.
+func truncatedAnswer(err error) aws.Ternary {
+	var de *smithy.DeserializationError
+	if errors.As(err, &de) && isTransient(de.Err) {
+		return aws.TrueTernary
+	}
+	return aws.UnknownTernary
 }
 
 // isTransient reports an error worth retrying on a response body being

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/ssefs/ssefs/objcache"
 )
 
 // mountOptions is everything `ssefs mount` can be told. Each field is a
@@ -38,6 +40,10 @@ type mountOptions struct {
 
 	StagingDir   string
 	StagingLimit byteSize
+
+	CacheSize byteSize
+	BlockSize byteSize
+	Readahead byteSize
 }
 
 // newMountFlags registers the mount options on a flag set.
@@ -66,6 +72,12 @@ func newMountFlags(o *mountOptions) *pflag.FlagSet {
 	f.StringVar(&o.StagingDir, "staging-dir", defaultStagingDir(), "where written data is staged, encrypted with a per-mount key, before upload")
 	o.StagingLimit = 10 << 30
 	f.Var(&o.StagingLimit, "staging-limit", "most bytes staged at once; past it writes fail with ENOSPC (e.g. 512M, 10G)")
+	o.CacheSize = objcache.DefaultCacheSize
+	f.Var(&o.CacheSize, "cache-size", "memory for cached blocks and in-flight read and upload buffers (never on disk)")
+	o.BlockSize = objcache.DefaultBlockSize
+	f.Var(&o.BlockSize, "block-size", "size of a cached block and of a readahead GET, 1M to 16M")
+	o.Readahead = objcache.DefaultReadahead
+	f.Var(&o.Readahead, "readahead", "largest readahead window of a sequential reader (at most half of cache-size)")
 	return f
 }
 

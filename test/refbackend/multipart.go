@@ -60,9 +60,13 @@ func (s *Server) upload(rq *request) (objstore.UploadInfo, error) {
 	return up, nil
 }
 
-// partETag is the quoted ETag clients see for a part of up.
+// partETag is the quoted ETag clients see for a part of up: the stored
+// one, in every profile. The completed object's ETag is S3's composite of
+// the part ETags (hex MD5 of their binary concatenation, "-N"), as on AWS
+// and RGW, so a client can recognise its own completed upload; masking
+// part ETags would break that relation.
 func (s *Server) partETag(up objstore.UploadInfo, number int, stored string) string {
-	return `"` + s.etagFor(up.Meta.SSE, up.Meta.KMSKeyID, up.UploadID+"#"+strconv.Itoa(number), stored) + `"`
+	return `"` + stored + `"`
 }
 
 // refuseKMSOnPart applies the profile's rule for SSE-KMS headers on part

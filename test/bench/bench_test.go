@@ -1,0 +1,285 @@
+// Package bench is `make bench`: ssefs against the direct-SDK limit on the
+// reference backend, and against s3fs and rclone when they are installed.
+// It runs only with SSEFS_BENCH=1:
+//
+//	SSEFS_BENCH=1 go test -run TestBench -v -timeout 60m ./test/bench
+//
+// SSEFS_BENCH_MB (default 1024) sets the size of the large object,
+// SSEFS_BENCH_RSS_MB (default 4096) the read watched for peak RSS,
+// SSEFS_BENCH_RUNS (default 3) the runs per figure (the median is shown),
+// SSEFS_BENCH_PEERS=0 skips s3fs and rclone, SSEFS_BENCH_QUICK=1 measures
+// only the large-object rows, and SSEFS_BENCH_ARGS adds ssefs mount flags
+// (e.g. "--block-size 8M").
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ssefs/ssefs/ssekeys"
+	"github.com/ssefs/ssefs/test/testenv"
+)
+
+const bucket = "bench"
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// config of one bench run.
+type config struct {
+	size       int64 // large object, bytes
+	rssSize    int64 // read watched for RSS
+	runs       int
+	smallFiles int
+	listFiles  int
+	randomOps  int
+	quick      bool
+	src        string // local file of size random bytes (the write source)
+}
+
+func TestBench(t *testing.T) {
+	if os.Getenv("SSEFS_BENCH") != "1" {
+		t.Skip("set SSEFS_BENCH=1 (make bench)")
+	}
+	cfg := config{
+		size:       int64(envInt("SSEFS_BENCH_MB", 1024)) << 20,
+		rssSize:    int64(envInt("SSEFS_BENCH_RSS_MB", 4096)) << 20,
+		runs:       envInt("SSEFS_BENCH_RUNS", 3),
+		smallFiles: 1000,
+		listFiles:  5000,
+		randomOps:  1000,
+		quick:      os.Getenv("SSEFS_BENCH_QUICK") == "1",
+	}
+	cfg.size = (cfg.size + sdkPartSize - 1) / sdkPartSize * sdkPartSize
+	ctx := context.Background()
+	b := testenv.StartBackend(t, "aws")
+	b.CreateBucket(t, bucket)
+	// One SSE-C key for everyone: the file ssefs reads, the same bytes
+	// for the SDK and the peers.
+	keyFile := filepath.Join(t.TempDir(), "ssec.key")
+	key, err := ssekeys.GenerateKeyFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSDK(b, bucket, key)
+
+	data := make([]byte, cfg.size)
+	rand.Read(data)
+	cfg.src = filepath.Join(t.TempDir(), "src")
+	if err := os.WriteFile(cfg.src, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	res := newResults()
+	t.Logf("direct SDK: %d MiB object, %d parts of %d MiB / ranges of %d MiB, %d in flight", cfg.size>>20, cfg.size/sdkPartSize, sdkPartSize>>20, sdkRangeSize>>20, sdkParallel)
+	for range cfg.runs {
+		start := time.Now()
+		must(t, s.putParallel(ctx, "big", data, cfg.size))
+		res.add("sdk", rowWrite, mbps(cfg.size, time.Since(start)))
+		start = time.Now()
+		must(t, s.getParallel(ctx, "big", cfg.size))
+		res.add("sdk", rowCold, mbps(cfg.size, time.Since(start)))
+		if cfg.quick {
+			continue
+		}
+		ops, err := s.randomGets(ctx, "big", cfg.size, cfg.randomOps)
+		must(t, err)
+		res.add("sdk", rowRandom, ops)
+		ops, err = s.putSmall(ctx, "sdk-small/", cfg.smallFiles)
+		must(t, err)
+		res.add("sdk", rowSmall, ops)
+	}
+	data = nil
+	if !cfg.quick {
+		must(t, s.fill(ctx, "ls/", cfg.listFiles))
+	}
+	for range cfg.runs * btoi(!cfg.quick) {
+		start := time.Now()
+		n, err := s.list(ctx, "ls/")
+		must(t, err)
+		if n != cfg.listFiles {
+			t.Fatalf("listing has %d entries, want %d", n, cfg.listFiles)
+		}
+		res.add("sdk", rowList, time.Since(start).Seconds())
+	}
+
+	tools := []fsUnderTest{&ssefsMount{b: b, bucket: bucket, keyFile: keyFile, args: strings.Fields(os.Getenv("SSEFS_BENCH_ARGS"))}}
+	if os.Getenv("SSEFS_BENCH_PEERS") != "0" {
+		if _, err := exec.LookPath("s3fs"); err == nil {
+			tools = append(tools, s3fsMount(t, b, bucket, key))
+		}
+		if _, err := exec.LookPath("rclone"); err == nil {
+			tools = append(tools, rcloneMount(t, b, bucket, key))
+		}
+	}
+	names := []string{}
+	for _, fs := range tools {
+		names = append(names, fs.name())
+	}
+	defer func() { fmt.Print(res.table(cfg, names)) }() // even when a step fails
+	for _, fs := range tools {
+		t.Logf("%s: running the workloads", fs.name())
+		runWorkloads(t, fs, cfg, res)
+	}
+	// Peak RSS while reading a large object (ssefs only; the object is
+	// written with the SDK from the 1 GiB pattern).
+	rssKey := "rss"
+	if cfg.quick {
+		cfg.rssSize = cfg.size
+		rssKey = "big"
+	}
+	if !cfg.quick {
+		must(t, s.putParallel(ctx, rssKey, readPattern(t, cfg.src), cfg.rssSize))
+	}
+	ss := tools[0]
+	mnt := ss.mount(t)
+	must(t, readFile(filepath.Join(mnt, rssKey)))
+	rss, err := peakRSS(mountPID(mnt))
+	must(t, err)
+	ss.unmount(t)
+	res.add("ssefs", rowRSSBig, rss)
+
+}
+
+func readPattern(t *testing.T, path string) []byte {
+	data, err := os.ReadFile(path)
+	must(t, err)
+	return data
+}
+
+// runWorkloads measures one filesystem: each figure cfg.runs times. A
+// failing workload fails the bench for ssefs; for a peer it is reported
+// in the table and the rest goes on.
+func runWorkloads(t *testing.T, fs fsUnderTest, cfg config, res *results) {
+	name := fs.name()
+	step := func(rw *row, fn func() (float64, error)) {
+		v, err := fn()
+		if err != nil {
+			if name == "ssefs" {
+				t.Errorf("%s: %s: %v", name, rw.label, err)
+			} else {
+				t.Logf("%s: %s failed: %v", name, rw.label, err)
+			}
+			res.fail(name, rw)
+			return
+		}
+		res.add(name, rw, v)
+	}
+	throughput := func(fn func() error) func() (float64, error) {
+		return func() (float64, error) {
+			start := time.Now()
+			err := fn()
+			return mbps(cfg.size, time.Since(start)), err
+		}
+	}
+	for run := range cfg.runs {
+		// Cold read: a fresh mount, the object written by the SDK.
+		mnt := fs.mount(t)
+		obj := filepath.Join(mnt, "big")
+		step(rowCold, throughput(func() error { return readFile(obj) }))
+		step(rowWarm, throughput(func() error { return readFile(obj) }))
+		dst := filepath.Join(mnt, fmt.Sprintf("%s-w%d", name, run))
+		step(rowWrite, throughput(func() error {
+			_, err := shell(`dd if="$1" of="$2" bs=1M status=none`, cfg.src, dst)
+			return err
+		}))
+		if cfg.quick {
+			fs.unmount(t)
+			continue
+		}
+		step(rowSmall, func() (float64, error) {
+			dir := filepath.Join(mnt, fmt.Sprintf("%s-small%d", name, run))
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				return 0, err
+			}
+			body := make([]byte, 4096)
+			start := time.Now()
+			for i := range cfg.smallFiles {
+				if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%05d", i)), body, 0o644); err != nil {
+					return 0, err
+				}
+			}
+			return float64(cfg.smallFiles) / time.Since(start).Seconds(), nil
+		})
+		step(rowRSS, func() (float64, error) { return peakRSS(mountPID(mnt)) })
+		fs.unmount(t)
+
+		// Random reads and ls -l on fresh mounts: nothing cached.
+		mnt = fs.mount(t)
+		step(rowRandom, func() (float64, error) { return randomReads(filepath.Join(mnt, "big"), cfg.size, cfg.randomOps) })
+		fs.unmount(t)
+		mnt = fs.mount(t)
+		step(rowList, func() (float64, error) {
+			start := time.Now()
+			out, err := shell(`ls -l "$1" | wc -l`, filepath.Join(mnt, "ls"))
+			d := time.Since(start)
+			if n, _ := strconv.Atoi(strings.TrimSpace(out)); err == nil && n < cfg.listFiles {
+				err = fmt.Errorf("ls -l shows %d lines, want %d", n, cfg.listFiles)
+			}
+			return d.Seconds(), err
+		})
+		fs.unmount(t)
+	}
+}
+
+func randomReads(path string, size int64, n int) (float64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	buf := make([]byte, 4096)
+	offs := make([]int64, n)
+	for i := range offs {
+		offs[i] = randInt64(size/4096) * 4096
+	}
+	start := time.Now()
+	for _, off := range offs {
+		if _, err := f.ReadAt(buf, off); err != nil {
+			return 0, fmt.Errorf("read %s at %d: %w", path, off, err)
+		}
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+func readFile(path string) error {
+	_, err := shell(`dd if="$1" of=/dev/null bs=1M status=none`, path)
+	return err
+}
+
+// shell runs script with sh -c and the given arguments ($1, $2, ...).
+func shell(script string, args ...string) (string, error) {
+	out, err := exec.Command("sh", append([]string{"-c", script, "sh"}, args...)...).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("%s %v: %v: %s", script, args, err, strings.TrimSpace(string(out)))
+	}
+	return string(out), nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func mbps(n int64, d time.Duration) float64 { return float64(n) / 1e6 / d.Seconds() }
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

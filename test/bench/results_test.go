@@ -1,0 +1,99 @@
+package bench
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+
+	"github.com/ssefs/ssefs/objcache"
+)
+
+// row is one line of the table.
+type row struct {
+	label string
+	unit  string
+	ref   string // the column of (a) it is compared with; "" for none
+	lower bool   // smaller is better (times, memory)
+}
+
+var (
+	rowCold   = &row{label: "cold sequential read", unit: "MB/s", ref: "sdk"}
+	rowWarm   = &row{label: "warm re-read", unit: "MB/s", ref: "sdk"}
+	rowWrite  = &row{label: "sequential write (dd bs=1M + close)", unit: "MB/s", ref: "sdk"}
+	rowRandom = &row{label: "4 KiB random reads", unit: "ops/s", ref: "sdk"}
+	rowSmall  = &row{label: "create+write+close 4 KiB files", unit: "files/s", ref: "sdk"}
+	rowList   = &row{label: "ls -l of 5000 files", unit: "s", ref: "sdk", lower: true}
+	rowRSS    = &row{label: "peak RSS over the workloads", unit: "MiB", lower: true}
+	rowRSSBig = &row{label: "peak RSS reading the RSS object", unit: "MiB", lower: true}
+	rows      = []*row{rowCold, rowWarm, rowWrite, rowRandom, rowSmall, rowList, rowRSS, rowRSSBig}
+)
+
+// results collects samples per tool and row.
+type results struct {
+	samples map[string]map[*row][]float64
+}
+
+func newResults() *results { return &results{samples: map[string]map[*row][]float64{}} }
+
+func (r *results) add(tool string, rw *row, v float64) {
+	if r.samples[tool] == nil {
+		r.samples[tool] = map[*row][]float64{}
+	}
+	r.samples[tool][rw] = append(r.samples[tool][rw], v)
+}
+
+// fail records a failed run: the figure shows as failed.
+func (r *results) fail(tool string, rw *row) { r.add(tool, rw, math.NaN()) }
+
+func (r *results) median(tool string, rw *row) (float64, bool) {
+	vs := slices.Clone(r.samples[tool][rw])
+	if len(vs) == 0 {
+		return 0, false
+	}
+	if slices.ContainsFunc(vs, math.IsNaN) {
+		return math.NaN(), true
+	}
+	slices.Sort(vs)
+	return vs[len(vs)/2], true
+}
+
+// table prints each row's median per tool and its ratio to the direct-SDK
+// figure (for times, SDK time / tool time is not used: the ratio shown is
+// tool time / SDK time, so that <= 1.5 reads as the target says).
+func (r *results) table(cfg config, tools []string) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "\nssefs bench: %d MiB object, median of %d, RSS object %d MiB, cache %d MiB (RSS bound %d MiB)\n",
+		cfg.size>>20, cfg.runs, cfg.rssSize>>20, objcache.DefaultCacheSize>>20, (objcache.DefaultCacheSize>>20)+128)
+	fmt.Fprintf(&sb, "%-38s %14s", "", "(a) SDK")
+	for _, tl := range tools {
+		fmt.Fprintf(&sb, " %14s %7s", tl, "ratio")
+	}
+	sb.WriteString("\n")
+	for _, rw := range rows {
+		fmt.Fprintf(&sb, "%-38s", rw.label+" ("+rw.unit+")")
+		ref, hasRef := r.median(rw.ref, rw)
+		if hasRef {
+			fmt.Fprintf(&sb, " %14.3f", ref)
+		} else {
+			fmt.Fprintf(&sb, " %14s", "-")
+		}
+		for _, tl := range tools {
+			v, ok := r.median(tl, rw)
+			if !ok || math.IsNaN(v) {
+				fmt.Fprintf(&sb, " %14s %7s", map[bool]string{false: "-", true: "failed"}[ok], "")
+				continue
+			}
+			ratio := "-"
+			if hasRef && ref > 0 {
+				ratio = fmt.Sprintf("%.2fx", v/ref)
+			}
+			fmt.Fprintf(&sb, " %14.3f %7s", v, ratio)
+		}
+		sb.WriteString("\n")
+	}
+	return sb.String()
+}
+
+func randInt64(n int64) int64 { return rand.Int64N(n) }
