@@ -67,7 +67,7 @@ func (c *Client) probeHint(err error) string {
 	case c.write.Kind == ssekeys.KMS && (re.Status == http.StatusForbidden || re.Status == http.StatusNotFound):
 		return " (check that the key id exists and that the object store's service user is on the secret's read ACL)"
 	case c.write.Kind != ssekeys.None && re.Status == http.StatusBadRequest && strings.HasPrefix(c.cfg.Endpoint, "http:"):
-		return " (servers usually refuse SSE over plain HTTP: use https)"
+		return " (the server requires HTTPS for SSE requests: use an https:// endpoint)"
 	}
 	return ""
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -56,12 +57,28 @@ func (c *Client) open(ctx context.Context, key string) (ObjectInfo, ssekeys.SSE,
 		lastErr = err
 	}
 	if !keyRefused {
+		c.hintKMSACL(key, lastErr)
 		return ObjectInfo{}, ssekeys.SSE{}, mapErr("head", key, lastErr)
 	}
 	c.log.Warn("no configured key opens the object", "object", key, "tried", describeTried(tried))
 	status, code, msg := statusOf(lastErr)
 	return ObjectInfo{}, ssekeys.SSE{}, &RequestError{Op: "head", Key: key, Status: status, Code: code, Message: msg,
 		Err: fmt.Errorf("%w (tried %s)", ErrKeyRefused, describeTried(tried))}
+}
+
+// hintKMSACL logs the likely cause of a HEAD refused with 403 on a mount
+// with an SSE-KMS key: the object store's service user is not (or no
+// longer) on the key's read ACL, so the object store cannot fetch the key.
+func (c *Client) hintKMSACL(key string, err error) {
+	id := c.cfg.Encryption.KMSKeyID
+	if id == "" {
+		return
+	}
+	if status, _, _ := statusOf(err); status != http.StatusForbidden {
+		return
+	}
+	c.log.Warn(fmt.Sprintf("access denied to %s: if it is SSE-KMS encrypted, the object store's service user may not be on the read ACL of key %s (ssefs keys grant %s USER)", key, id, id),
+		"object", key, "kms_key_id", id)
 }
 
 // refusesKey reports whether err means "these SSE parameters do not open

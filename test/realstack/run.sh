@@ -22,7 +22,7 @@ MARKERS=$LAB/e2e-markers.txt
 # The mount suite on the lab, the keys CLI, rekey and doctor. Tests (or
 # subtests) that need the aws profile or a server they can stop skip
 # themselves there with a message.
-E2E_RUN=${REALSTACK_E2E_RUN:-'^(TestPlaintextNeverAtRest|TestFileToolsKeepEncryption|TestAWSCLIAndMountShareSSECObjects|TestMixedBucketAndRotation|TestCloseAndFsyncMeanOnTheServer|TestTLSWithPrivateCA|TestKeysCLI.*|TestRekey.*|TestDoctor.*)$'}
+E2E_RUN=${REALSTACK_E2E_RUN:-'^(TestPlaintextNeverAtRest|TestFileToolsKeepEncryption|TestAWSCLIAndMountShareSSECObjects|TestMixedBucketAndRotation|TestCloseAndFsyncMeanOnTheServer|TestTLSWithPrivateCA|TestKeysCLI.*|TestRekey.*|TestDoctor.*|TestSSECOverPlainHTTPRefusedBeforeDetaching|TestKMSDeletedSecretReadsFailCleanly)$'}
 
 T0=$(date +%s)
 PART_T=$T0
