@@ -370,7 +370,7 @@ func TestCheckFailures(t *testing.T) {
 	// server (like RGW and AWS) refuses SSE without TLS.
 	c = st.client(enc, nil, func(cfg *objcache.ClientConfig) { cfg.Endpoint = st.plain.URL })
 	err = c.Check(ctx)
-	if err == nil || !strings.HasPrefix(err.Error(), "server refused SSE-C round trip: ") || !strings.Contains(err.Error(), "use https") {
+	if err == nil || !strings.HasPrefix(err.Error(), "server refused SSE-C round trip: ") || !strings.Contains(err.Error(), "requires HTTPS for SSE") {
 		t.Errorf("SSE-C over plain HTTP: %v", err)
 	}
 	t.Log(err)
