@@ -27,6 +27,8 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
 	"github.com/gophercloud/gophercloud/v2/openstack/keymanager/v1/acls"
 	"github.com/gophercloud/gophercloud/v2/openstack/keymanager/v1/secrets"
+
+	"github.com/ssefs/ssefs/test/testenv"
 )
 
 // lab is the running stack, loaded once by TestMain.
@@ -46,7 +48,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "realstack: Debian's aws CLI is missing (apt-get install awscli):", err)
 		os.Exit(1)
 	}
-	os.Exit(m.Run())
+	os.Exit(testenv.RunTests(m))
 }
 
 // TestGuide runs the user guide's steps verbatim with Debian's aws CLI

@@ -62,3 +62,19 @@ func MustBinaries(t interface {
 	}
 	return s, r
 }
+
+// RemoveBinaries deletes the binaries Binaries built. Call it from TestMain
+// after m.Run, so test runs leave nothing behind in the temp dir.
+func RemoveBinaries() {
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+}
+
+// RunTests runs m and removes the built binaries: a TestMain in one line,
+// os.Exit(testenv.RunTests(m)).
+func RunTests(m interface{ Run() int }) int {
+	code := m.Run()
+	RemoveBinaries()
+	return code
+}
