@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -169,22 +168,7 @@ func (c *Client) probe(ctx context.Context) error {
 		return err
 	}
 	defer c.Delete(context.WithoutCancel(ctx), key)
-	if _, err := c.verifyStored(ctx, key, c.write); err != nil {
-		return err
-	}
-	body, err := c.GetRange(ctx, key, "", 0, -1)
-	if err != nil {
-		return err
-	}
-	got, err := io.ReadAll(body)
-	body.Close()
-	if err != nil {
-		return mapErr("get", key, err)
-	}
-	if !bytes.Equal(got, data) {
-		return &RequestError{Op: "get", Key: key, Err: errors.New("read back other bytes than written")}
-	}
-	return nil
+	return c.readBack(ctx, key, data)
 }
 
 func kindName(s ssekeys.SSE) string {
