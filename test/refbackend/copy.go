@@ -133,18 +133,7 @@ func (s *Server) partCopySourceKey(rq *request, src objstore.ObjectMeta, up objs
 
 // uploadPartCopy answers UploadPartCopy (x-amz-copy-source-range included).
 func (s *Server) uploadPartCopy(rq *request) error {
-	n, err := partNumber(rq)
-	if err != nil {
-		return err
-	}
-	up, err := s.upload(rq)
-	if err != nil {
-		return err
-	}
-	if err := s.refuseKMSOnPart(rq); err != nil {
-		return err
-	}
-	destKey, err := s.uploadKey(rq, up, false)
+	n, up, destKey, err := s.partTarget(rq)
 	if err != nil {
 		return err
 	}

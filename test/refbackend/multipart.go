@@ -78,20 +78,31 @@ func (s *Server) refuseKMSOnPart(rq *request) error {
 	return nil
 }
 
-// uploadPart answers UploadPart.
-func (s *Server) uploadPart(rq *request) error {
+// partTarget reads what UploadPart and UploadPartCopy share: the part
+// number, the upload, the profile's rule on KMS headers, and the upload's
+// key from the request.
+func (s *Server) partTarget(rq *request) (int, objstore.UploadInfo, []byte, error) {
 	n, err := partNumber(rq)
 	if err != nil {
-		return err
+		return 0, objstore.UploadInfo{}, nil, err
 	}
 	up, err := s.upload(rq)
 	if err != nil {
-		return err
+		return 0, objstore.UploadInfo{}, nil, err
 	}
 	if err := s.refuseKMSOnPart(rq); err != nil {
-		return err
+		return 0, objstore.UploadInfo{}, nil, err
 	}
 	key, err := s.uploadKey(rq, up, false)
+	if err != nil {
+		return 0, objstore.UploadInfo{}, nil, err
+	}
+	return n, up, key, nil
+}
+
+// uploadPart answers UploadPart.
+func (s *Server) uploadPart(rq *request) error {
+	n, up, key, err := s.partTarget(rq)
 	if err != nil {
 		return err
 	}
