@@ -172,5 +172,5 @@ func (s *Server) uploadPartCopy(rq *request) error {
 	if !s.rules.partCopyNoEcho {
 		setEcho(rq.w.Header(), up.Meta)
 	}
-	return s.writeXML(rq, copyPartResult{NS: s3NS, LastModified: xmlTime(p.LastModified), ETag: s.partETag(up, n, p.ETag)})
+	return s.writeXML(rq, copyPartResult{NS: s3NS, LastModified: xmlTime(p.LastModified), ETag: partETag(p.ETag)})
 }

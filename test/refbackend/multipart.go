@@ -60,14 +60,12 @@ func (s *Server) upload(rq *request) (objstore.UploadInfo, error) {
 	return up, nil
 }
 
-// partETag is the quoted ETag clients see for a part of up: the stored
-// one, in every profile. The completed object's ETag is S3's composite of
-// the part ETags (hex MD5 of their binary concatenation, "-N"), as on AWS
-// and RGW, so a client can recognise its own completed upload; masking
-// part ETags would break that relation.
-func (s *Server) partETag(up objstore.UploadInfo, number int, stored string) string {
-	return `"` + stored + `"`
-}
+// partETag is the quoted ETag clients see for a part: the stored one, in
+// every profile. The completed object's ETag is S3's composite of the part
+// ETags (hex MD5 of their binary concatenation, "-N"), as on AWS and RGW, so
+// a client can recognise its own completed upload; masking part ETags would
+// break that relation.
+func partETag(stored string) string { return `"` + stored + `"` }
 
 // refuseKMSOnPart applies the profile's rule for SSE-KMS headers on part
 // requests.
@@ -111,7 +109,7 @@ func (s *Server) uploadPart(rq *request) error {
 		return err
 	}
 	h := rq.w.Header()
-	h.Set("ETag", s.partETag(up, n, p.ETag))
+	h.Set("ETag", partETag(p.ETag))
 	setEcho(h, up.Meta)
 	rq.w.WriteHeader(http.StatusOK)
 	return nil
@@ -140,19 +138,8 @@ func (s *Server) completeUpload(rq *request) error {
 	if err != nil {
 		return err
 	}
-	stored, err := s.store.ListParts(up.UploadID)
-	if err != nil {
-		return err
-	}
-	byNum := make(map[int]string, len(stored))
-	for _, p := range stored {
-		byNum[p.Number] = p.ETag
-	}
-	for i, p := range listed {
-		if st, ok := byNum[p.Number]; ok && strings.Trim(s.partETag(up, p.Number, st), `"`) == p.ETag {
-			listed[i].ETag = st // the client sent the ETag we showed it
-		}
-	}
+	// Part ETags are shown as stored (partETag), so the listed ones go to
+	// the store as they are.
 	out, err := s.store.Complete(up.UploadID, listed, key)
 	if err != nil {
 		if key == nil && up.Meta.SSE == objstore.SSEC && errors.Is(err, objstore.ErrWrongKey) {
@@ -218,7 +205,7 @@ func (s *Server) listParts(rq *request) error {
 			break
 		}
 		res.Parts = append(res.Parts, partItem{PartNumber: p.Number, LastModified: xmlTime(p.LastModified),
-			ETag: s.partETag(up, p.Number, p.ETag), Size: p.Size})
+			ETag: partETag(p.ETag), Size: p.Size})
 		res.NextPartNumberMarker = p.Number
 	}
 	return s.writeXML(rq, res)
