@@ -28,8 +28,10 @@ func (c *attrCache) set(a nodeAttr) {
 // listing is one directory level as the server listed it: child name ->
 // whether it is a directory.
 type listing struct {
-	at      time.Time
-	entries map[string]bool
+	at       time.Time
+	entries  map[string]bool
+	prefetch *prefetcher     // nil until a lookup follows the listing
+	looked   map[string]bool // children looked up since the listing
 }
 
 func (l *listing) fresh(ttl time.Duration) bool {
@@ -58,6 +60,9 @@ func (d *dirNode) noteChild(name string, isDir bool) {
 	defer d.mu.Unlock()
 	if d.list != nil {
 		d.list.entries[name] = isDir
+		if d.list.prefetch != nil {
+			d.list.prefetch.forget(name)
+		}
 	}
 }
 
@@ -67,12 +72,24 @@ func (d *dirNode) forgetChild(name string) {
 	defer d.mu.Unlock()
 	if d.list != nil {
 		delete(d.list.entries, name)
+		if d.list.prefetch != nil {
+			d.list.prefetch.forget(name)
+		}
 	}
 }
 
 // dropListing discards the cached listing.
 func (d *dirNode) dropListing() {
 	d.mu.Lock()
-	d.list = nil
+	d.setListing(nil)
 	d.mu.Unlock()
+}
+
+// setListing replaces the cached listing (d.mu held), stopping the old
+// one's prefetcher.
+func (d *dirNode) setListing(l *listing) {
+	if d.list != nil && d.list.prefetch != nil {
+		d.list.prefetch.close()
+	}
+	d.list = l
 }

@@ -154,8 +154,8 @@ func (fsys *filesys) isEmpty(ctx context.Context, p string) (bool, error) {
 // bounded by the client's retries.
 func serverCtx(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
 
-// Lookup finds a child by HEAD (details are only fetched here, never in
-// Readdir) and reuses the existing inode when the type still matches, so
+// Lookup finds a child by HEAD, or takes the answer of a HEAD prefetched
+// after a listing (see prefetch.go), and reuses the existing inode when the type still matches, so
 // open files keep their state.
 func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	ctx = serverCtx(ctx)
@@ -163,9 +163,20 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	if errno != 0 {
 		return nil, errno
 	}
-	k, a, err := d.fsys.probe(ctx, d, name, key)
-	if err != nil {
-		return nil, d.fsys.fail("lookup", key, err)
+	// A prefetched answer is only for a name without an inode: one we
+	// know may have changed through us since that HEAD was sent.
+	k, a, ok := kindNone, nodeAttr{}, false
+	if d.GetChild(name) == nil {
+		k, a, ok = d.takePrefetched(name)
+	}
+	d.lookedUp(name)
+	if !ok {
+		d.startPrefetch(name)
+		var err error
+		k, a, err = d.fsys.probe(ctx, d, name, key)
+		if err != nil {
+			return nil, d.fsys.fail("lookup", key, err)
+		}
 	}
 	if child := d.GetChild(name); child != nil {
 		switch n := child.Operations().(type) {
@@ -330,7 +341,7 @@ func (d *dirNode) readListing(ctx context.Context) ([]string, []bool, syscall.Er
 			return nil, nil, d.fsys.fail("readdir", p, err)
 		}
 		l.at = time.Now()
-		d.list = l
+		d.setListing(l)
 	}
 	names := d.list.sortedNames()
 	dirs := make([]bool, len(names))

@@ -48,6 +48,13 @@ func (s *syncBuffer) String() string {
 // test ends. tweak may adjust the options.
 func mountTest(t *testing.T, tweak func(*Options)) *testMount {
 	t.Helper()
+	return mountTestOver(t, nil, tweak)
+}
+
+// mountTestOver is mountTest with the bucket seen by the filesystem
+// wrapped by wrap (nil: the bucket itself), e.g. to watch its calls.
+func mountTestOver(t *testing.T, wrap func(*membucket.Bucket) objcache.Bucket, tweak func(*Options)) *testMount {
+	t.Helper()
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		t.Skip("no /dev/fuse")
 	}
@@ -80,7 +87,11 @@ func mountTest(t *testing.T, tweak func(*Options)) *testMount {
 		tweak(&opts)
 	}
 	b := membucket.New()
-	root := NewRoot(b, opts).(*Root)
+	var fb objcache.Bucket = b
+	if wrap != nil {
+		fb = wrap(b)
+	}
+	root := NewRoot(fb, opts).(*Root)
 	srv, err := root.Mount(mnt, fuse.MountOptions{})
 	if err != nil {
 		t.Fatalf("mount: %v", err)

@@ -69,7 +69,11 @@ type nodeBase struct {
 	fsys *filesys
 }
 
-var _ gofs.NodeStatfser = (*nodeBase)(nil)
+var (
+	_ gofs.NodeStatfser    = (*nodeBase)(nil)
+	_ gofs.NodeGetxattrer  = (*nodeBase)(nil)
+	_ gofs.NodeListxattrer = (*nodeBase)(nil)
+)
 
 // NewRoot builds the root node of a filesystem over b. The result is a
 // *Root.
@@ -144,6 +148,19 @@ func (r *Root) FlushAll(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Getxattr answers ENOSYS: ssefs keeps no extended attributes, and
+// ENOSYS makes the kernel stop asking (it then answers EOPNOTSUPP itself),
+// which spares `ls -l` two requests per file (security.selinux and the
+// ACL names).
+func (*nodeBase) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	return 0, syscall.ENOSYS
+}
+
+// Listxattr answers ENOSYS, like Getxattr.
+func (*nodeBase) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+	return 0, syscall.ENOSYS
 }
 
 // Statfs reports large made-up numbers: a bucket has no fixed capacity.

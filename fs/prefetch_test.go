@@ -1,0 +1,99 @@
+package fs
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ssefs/ssefs/objcache"
+	"github.com/ssefs/ssefs/objcache/membucket"
+)
+
+// slowHeads delays every HEAD as a remote server would and records how
+// many were in flight at once.
+type slowHeads struct {
+	*membucket.Bucket
+	mu       sync.Mutex
+	inFlight int
+	peak     int
+}
+
+func (s *slowHeads) Head(ctx context.Context, key string) (objcache.ObjectInfo, error) {
+	s.mu.Lock()
+	s.inFlight++
+	s.peak = max(s.peak, s.inFlight)
+	s.mu.Unlock()
+	time.Sleep(2 * time.Millisecond)
+	defer func() {
+		s.mu.Lock()
+		s.inFlight--
+		s.mu.Unlock()
+	}()
+	return s.Bucket.Head(ctx, key)
+}
+
+func (s *slowHeads) peakHeads() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peak
+}
+
+func TestListingThenStatSendsParallelHeadsOncePerEntry(t *testing.T) {
+	var sh *slowHeads
+	m := mountTestOver(t, func(b *membucket.Bucket) objcache.Bucket {
+		sh = &slowHeads{Bucket: b}
+		return sh
+	}, func(o *Options) { o.AttrTTL = 30 * time.Second })
+	const n = 400
+	for i := range n {
+		m.b.SetObject(fmt.Sprintf("d/f%04d", i), []byte("x"), nil)
+	}
+	// Attributes only a HEAD can tell: a mode, an owner, a symlink, and a
+	// subdirectory with a marker.
+	m.b.SetObject("d/f0100", []byte("secret"), objcache.Metadata{"mode": "33152", "uid": "77"})
+	m.b.SetObject("d/f0300", []byte("f0001"), objcache.Metadata{"mode": "41471"})
+	m.b.SetObject("d/sub/", nil, objcache.Metadata{"mode": "16832"})
+	m.b.SetObject("d/sub/x", []byte("x"), nil)
+	m.sh("stat d >/dev/null")
+	m.b.ResetCalls()
+
+	// A listing alone (find, ls without -l) sends no HEAD for the files;
+	// find looks up the subdirectory only.
+	if out := m.sh("find d -maxdepth 1 | wc -l"); strings.TrimSpace(out) != fmt.Sprint(n+2) {
+		t.Fatalf("find lists %s entries, want %d", out, n+2)
+	}
+	if h := m.b.Calls(membucket.OpHead); h > 1 {
+		t.Errorf("find -maxdepth 1 sent %d HEADs, want at most 1 (sub/)", h)
+	}
+
+	out := m.sh("ls -ln d")
+	lines := strings.Split(strings.TrimSpace(out), "\n")[1:] // "total" first
+	if len(lines) != n+1 {
+		t.Fatalf("ls -ln shows %d entries, want %d:\n%s", len(lines), n+1, out)
+	}
+	for _, want := range []string{"-rw------- 1 77 8765 6 f0100", "lrwxrwxrwx 1 4321 8765 5 f0300", "drwx------ 2 4321 8765 4096 sub"} {
+		found := false
+		for _, l := range lines {
+			f := strings.Fields(l)
+			found = found || strings.Join(append(f[:5:5], f[8]), " ") == want
+		}
+		if !found {
+			t.Errorf("ls -ln shows no %q", want)
+		}
+	}
+	// One HEAD per entry (the directory's marker included), none twice.
+	if h := m.b.Calls(membucket.OpHead); h < n+1 || h > n+2 {
+		t.Errorf("ls -ln of %d entries sent %d HEADs, want %d", n+1, h, n+1)
+	}
+	if p := sh.peakHeads(); p < 8 {
+		t.Errorf("at most %d HEADs were in flight, want parallel HEADs", p)
+	}
+	// A change we make after the prefetch shows at once.
+	m.sh("chmod 600 d/f0002")
+	if out := m.sh("ls -ln d/f0002"); !strings.HasPrefix(out, "-rw------- ") {
+		t.Errorf("after chmod: %s", out)
+	}
+}
