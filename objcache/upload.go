@@ -16,6 +16,36 @@ const partsPerStep = 2000
 // maxStreamPart caps the doubling part size.
 const maxStreamPart = 512 << 20
 
+// firstPartGrowth is how far the first part's buffer grows by append
+// before a full part buffer is taken: small files never take one.
+const firstPartGrowth = 1 << 20
+
+// partBuffers keeps part buffers for reuse, one pool per part size (which
+// changes only every partsPerStep parts), so that streaming a large file
+// does not fault in and zero fresh memory for every part.
+var partBuffers sync.Map // int64 -> *sync.Pool of *[]byte
+
+// getPartBuffer returns a buffer of capacity size, length 0.
+func getPartBuffer(size int64) []byte {
+	if p, ok := partBuffers.Load(size); ok {
+		if b, ok := p.(*sync.Pool).Get().(*[]byte); ok {
+			return (*b)[:0]
+		}
+	}
+	return make([]byte, 0, size)
+}
+
+// putPartBuffer gives back a buffer whose part has been sent (or failed):
+// nothing refers to its bytes any more.
+func putPartBuffer(b []byte) {
+	size := int64(cap(b))
+	if size < firstPartGrowth {
+		return
+	}
+	p, _ := partBuffers.LoadOrStore(size, &sync.Pool{})
+	p.(*sync.Pool).Put(&b)
+}
+
 // memBudget is where upload part buffers take their memory from (the
 // block cache), so reads and writes share one bound.
 type memBudget interface {
@@ -103,10 +133,14 @@ func (u *Upload) Write(ctx context.Context, p []byte) error {
 			}
 			continue
 		}
-		if u.buf == nil && u.Started() {
-			u.buf = make([]byte, 0, ps)
-		}
 		k := min(int64(len(p)), ps-int64(len(u.buf)))
+		if need := int64(len(u.buf)) + k; need > int64(cap(u.buf)) && (u.Started() || need > firstPartGrowth) {
+			// A whole part's buffer from the pool; the first part of a
+			// small file grows by append instead.
+			nb := getPartBuffer(ps)[:len(u.buf)]
+			copy(nb, u.buf)
+			u.buf = nb
+		}
 		u.buf = append(u.buf, p[:k]...)
 		p = p[k:]
 		u.size += k
@@ -148,6 +182,7 @@ func (u *Upload) sendPart(ctx context.Context) error {
 		}
 		// Detached from the write that filled it: the part outlives it.
 		etag, err := u.mp.UploadPart(context.WithoutCancel(ctx), u.key, u.id, num, data)
+		putPartBuffer(data)
 		u.mu.Lock()
 		defer u.mu.Unlock()
 		if err != nil {
