@@ -1,13 +1,13 @@
 package ssekeys
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"strings"
 )
 
 // Keyring is the ordered list of SSE-C keys from one key file. The first key
@@ -76,11 +76,13 @@ func LoadKeyFile(path string) (*Keyring, error) {
 	if st.Size() > 64<<10 {
 		return nil, &KeyFileError{Path: path, Msg: "is too large to be a key file"}
 	}
+	// The file's bytes go to this buffer only (os.File reads straight into
+	// it) and are wiped once parsed, whatever happens.
 	data := make([]byte, st.Size())
+	defer clear(data)
 	if _, err := readFull(f, data); err != nil {
 		return nil, &KeyFileError{Path: path, Msg: err.Error()}
 	}
-	defer clear(data)
 	ring, err := ParseKeys(data)
 	if err != nil {
 		var kfe *KeyFileError
@@ -108,23 +110,40 @@ func readFull(f *os.File, buf []byte) (int, error) {
 // key (what `openssl rand -out FILE 32` writes). Otherwise each non-empty
 // line that does not start with '#' holds one key as 64 hex digits or as
 // base64; every key must decode to exactly 32 bytes.
+//
+// ParseKeys copies key material nowhere but into the keys' locked slots:
+// lines are sliced from data (no string conversion), and each key is
+// decoded into one scratch buffer that is wiped after every key. The
+// caller should wipe data.
 func ParseKeys(data []byte) (*Keyring, error) {
 	if len(data) == KeySize {
-		k, _ := NewKey(data)
+		k, err := NewKey(data)
+		if err != nil {
+			return nil, err
+		}
 		return NewKeyring(k)
 	}
+	// Room for the longest decoding of any line (base64 of the whole file).
+	buf := make([]byte, base64.RawStdEncoding.DecodedLen(len(data))+3)
+	defer clear(buf)
 	var keys []*Key
-	for i, line := range strings.Split(string(data), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
+	rest := data
+	for lineNo := 1; len(rest) > 0; lineNo++ {
+		var line []byte
+		line, rest, _ = bytes.Cut(rest, []byte{'\n'})
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 || line[0] == '#' {
 			continue
 		}
-		raw, err := decodeKeyLine(line)
+		n, err := decodeKeyLine(buf, line)
 		if err != nil {
-			return nil, &KeyFileError{Line: i + 1, Msg: err.Error()}
+			return nil, &KeyFileError{Line: lineNo, Msg: err.Error()}
 		}
-		k, _ := NewKey(raw)
-		clear(raw)
+		k, err := NewKey(buf[:n])
+		clear(buf)
+		if err != nil {
+			return nil, &KeyFileError{Line: lineNo, Msg: err.Error()}
+		}
 		keys = append(keys, k)
 	}
 	if len(keys) == 0 {
@@ -136,29 +155,32 @@ func ParseKeys(data []byte) (*Keyring, error) {
 	return NewKeyring(keys...)
 }
 
-func decodeKeyLine(line string) ([]byte, error) {
+// decodeKeyLine decodes one key line into buf (which the caller wipes) and
+// returns the key's length there, always KeySize without an error.
+// hex.Decode and base64's Decode write only to buf, unlike their *String
+// forms, which would first copy the line to the heap.
+func decodeKeyLine(buf, line []byte) (int, error) {
 	if len(line) == 2*KeySize && isHex(line) {
-		return hex.DecodeString(line)
+		return hex.Decode(buf, line)
 	}
-	raw, err := base64.StdEncoding.DecodeString(line)
+	n, err := base64.StdEncoding.Decode(buf, line)
 	if err != nil {
-		raw, err = base64.RawStdEncoding.DecodeString(line)
+		n, err = base64.RawStdEncoding.Decode(buf, line)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("not a key: expected 64 hex digits or base64 of %d bytes (or a file of exactly %d raw bytes)", KeySize, KeySize)
+		return 0, fmt.Errorf("not a key: expected 64 hex digits or base64 of %d bytes (or a file of exactly %d raw bytes)", KeySize, KeySize)
 	}
-	if len(raw) != KeySize {
+	if n != KeySize {
 		hint := ""
-		if len(raw) == KeySize+1 && raw[KeySize] == '\n' {
+		if n == KeySize+1 && buf[KeySize] == '\n' {
 			hint = " (the base64 encodes a trailing newline, as `echo ... | base64` does; use `printf %s` or `openssl rand -base64 32`)"
 		}
-		clear(raw)
-		return nil, fmt.Errorf("key decodes to %d bytes, want %d%s", len(raw), KeySize, hint)
+		return 0, fmt.Errorf("key decodes to %d bytes, want %d%s", n, KeySize, hint)
 	}
-	return raw, nil
+	return n, nil
 }
 
-func isHex(s string) bool {
+func isHex(s []byte) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {

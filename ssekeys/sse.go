@@ -91,6 +91,10 @@ func (s SSE) String() string {
 	}
 }
 
+// customerTriple is the SSE-C header triple. It copies no key material:
+// Base64 and MD5Base64 are computed once per key, and the key's Base64 is a
+// string over its locked memory (see memlock.go), so the many requests of a
+// mount leave no copies of their own behind.
 func (s SSE) customerTriple() Params {
 	return Params{CustomerAlgorithm: AlgorithmAES256, CustomerKey: s.Key.Base64(), CustomerKeyMD5: s.Key.MD5Base64()}
 }

@@ -13,12 +13,20 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ssefs/ssefs/ssekeys"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
 func main() {
+	// Before any key is read, whatever the subcommand (a mount, its
+	// daemon, rekey, keys backup): no core file of this process may ever
+	// hold keys or plaintext, and other processes of the user may not
+	// read its memory. Best effort: a kernel without prctl has no core
+	// dumps worth stopping.
+	_ = ssekeys.HardenProcess()
 	if err := run(os.Args[1:]); err != nil {
 		var ee exitError
 		if errors.As(err, &ee) {

@@ -115,6 +115,10 @@ func serve(cfg *mountConfig, ready *os.File) error {
 		return err
 	}
 
+	if cfg.encryption.Keys != nil && !ssekeys.KeysLocked() {
+		log.Warn("the SSE-C keys could not be locked in memory, so the kernel may swap them to disk: raise RLIMIT_MEMLOCK (ulimit -l, or LimitMEMLOCK= in a systemd unit)")
+	}
+
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	o := cfg.opts
