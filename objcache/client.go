@@ -103,6 +103,9 @@ func newS3(awsCfg aws.Config, cfg ClientConfig) *s3.Client {
 		}
 		o.UsePathStyle = cfg.PathStyle
 		o.DisableLogOutputChecksumValidationSkipped = true
+		// Wrapped here, after the config loader has added AWS_CA_BUNDLE
+		// to the client it built.
+		o.HTTPClient = watchBodies(o.HTTPClient, cfg.ResponseTimeout)
 	})
 }
 
@@ -119,7 +122,7 @@ func newClient(cfg ClientConfig, api *s3.Client) *Client {
 
 // newHTTPClient trusts the system roots plus caFile (AWS_CA_BUNDLE is added
 // on top by the SDK's config loader) and bounds connecting, the TLS
-// handshake and the wait for response headers.
+// handshake, the wait for response headers and every write (stalls.go).
 func newHTTPClient(caFile string, responseTimeout time.Duration) (*awshttp.BuildableClient, error) {
 	pool, err := x509.SystemCertPool()
 	if err != nil || pool == nil {
@@ -134,9 +137,10 @@ func newHTTPClient(caFile string, responseTimeout time.Duration) (*awshttp.Build
 			return nil, fmt.Errorf("CA file %s: no PEM certificate found", caFile)
 		}
 	}
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	return awshttp.NewBuildableClient().
-		WithDialerOptions(func(d *net.Dialer) { d.Timeout = 10 * time.Second }).
 		WithTransportOptions(func(tr *http.Transport) {
+			tr.DialContext = dialWithWriteDeadlines(dialer, responseTimeout)
 			tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 			tr.MaxIdleConnsPerHost = 64
 			tr.TLSHandshakeTimeout = 10 * time.Second

@@ -75,8 +75,10 @@ type ClientConfig struct {
 	PartSize int64
 	// Concurrency is the number of parts in flight per upload; default 4.
 	Concurrency int
-	// ResponseTimeout bounds the wait for response headers per attempt;
-	// default DefaultResponseTimeout.
+	// ResponseTimeout bounds the wait for response headers per attempt,
+	// and the silence of a response body being read (a stalled body is
+	// dropped and the read resumed where it stopped); default
+	// DefaultResponseTimeout.
 	ResponseTimeout time.Duration
 }
 

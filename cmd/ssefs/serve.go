@@ -134,6 +134,8 @@ func serve(cfg *mountConfig, ready *os.File) error {
 		Encryption:    cfg.encryption,
 		AllowHTTPKeys: o.AllowHTTPKeys,
 		Logger:        log,
+
+		ResponseTimeout: o.Timeout,
 	})
 	if err != nil {
 		return fail(err)

@@ -148,6 +148,11 @@ func writeFile(path string, r io.Reader) error {
 	return f.Close()
 }
 
+// faultTimeout is the mounts' --timeout in fault tests: short enough that
+// stall-body faults cost little, long enough for a loaded CI machine
+// running the race-built daemon to answer a healthy request.
+const faultTimeout = "5s"
+
 // faultMatrix accumulates what a fault test did, for its report line.
 type faultMatrix struct {
 	ops            int64 // system calls that moved data or changed the tree
@@ -182,7 +187,9 @@ func TestCopyThroughFaults(t *testing.T) {
 	b.CreateBucket(t, "faults")
 	e := newSSECKey(t)
 	p := startProxy(t, b)
-	m := testenv.MountBucket(t, b, "faults", append(e.mountArgs(), "--endpoint", p.URL())...)
+	// --timeout: how long a stalled answer or body (stall-body faults)
+	// is waited for before the request is retried.
+	m := testenv.MountBucket(t, b, "faults", append(e.mountArgs(), "--endpoint", p.URL(), "--timeout", faultTimeout)...)
 	p.SetPlan(faultproxy.Plan{Rate: 0.1, Burst: 2, Stall: 300 * time.Millisecond, Seed: seed})
 
 	var mx faultMatrix
@@ -259,7 +266,7 @@ func TestEveryFaultOnEveryRequestRecovers(t *testing.T) {
 	b.CreateBucket(t, "each")
 	e := newSSECKey(t)
 	p := startProxy(t, b)
-	m := testenv.MountBucket(t, b, "each", append(e.mountArgs(), "--endpoint", p.URL(), "--attr-ttl", "50ms")...)
+	m := testenv.MountBucket(t, b, "each", append(e.mountArgs(), "--endpoint", p.URL(), "--attr-ttl", "50ms", "--timeout", faultTimeout)...)
 	p.SetPlan(faultproxy.Plan{Stall: 200 * time.Millisecond})
 	classes := []struct {
 		name  string

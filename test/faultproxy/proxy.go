@@ -47,10 +47,14 @@ const (
 	// LostResponse forwards (the server acts on the request), then resets
 	// the connection instead of answering.
 	LostResponse
+	// StallBody forwards, sends the headers and half of the response body,
+	// then goes silent on the open connection (until the client gives up,
+	// or for at most maxBodyStall).
+	StallBody
 	numKinds
 )
 
-var kindNames = [numKinds]string{"reset", "stall", "500", "503-slowdown", "truncate", "slow-body", "drop-upload", "lost-response"}
+var kindNames = [numKinds]string{"reset", "stall", "500", "503-slowdown", "truncate", "slow-body", "drop-upload", "lost-response", "stall-body"}
 
 // String names the kind.
 func (k Kind) String() string {
@@ -75,6 +79,7 @@ const (
 	slowPiece    = 32 << 10
 	slowPause    = 2 * time.Millisecond
 	slowMaxTotal = 2 * time.Second
+	maxBodyStall = 2 * time.Minute
 )
 
 // Plan says which requests get which faults.
@@ -333,7 +338,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, k Kind) {
 	}
 	w.WriteHeader(resp.StatusCode)
 	switch k {
-	case Truncate:
+	case Truncate, StallBody:
 		half := resp.ContentLength / 2
 		if resp.ContentLength < 0 {
 			half = 1 << 10
@@ -342,6 +347,15 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, k Kind) {
 		p.down.Add(n)
 		if f, ok := w.(http.Flusher); ok {
 			f.Flush()
+		}
+		if k == StallBody {
+			t := time.NewTimer(maxBodyStall)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-r.Context().Done(): // the client closed the connection
+			case <-p.ctx.Done():
+			}
 		}
 		panic(http.ErrAbortHandler) // closes the connection mid-body
 	case SlowBody:

@@ -3,6 +3,7 @@ package faultproxy
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -53,6 +54,30 @@ func get(p *Proxy) (int, []byte, error) {
 	return resp.StatusCode, b, err
 }
 
+// getStalled reads a GET's body until nothing has come for quiet, then
+// gives up: it returns what arrived and why reading stopped.
+func getStalled(p *Proxy, quiet time.Duration) ([]byte, error) {
+	resp, err := http.Get(p.URL() + "/bucket/key")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var got []byte
+	buf := make([]byte, 32<<10)
+	for {
+		t := time.AfterFunc(quiet, func() { resp.Body.Close() })
+		n, err := resp.Body.Read(buf)
+		stalled := !t.Stop()
+		got = append(got, buf[:n]...)
+		if stalled {
+			return got, fmt.Errorf("nothing for %v", quiet)
+		}
+		if err != nil {
+			return got, err
+		}
+	}
+}
+
 // Each kind does what it says, once, and is counted.
 func TestEachKind(t *testing.T) {
 	srv, want, puts := backend(t)
@@ -76,6 +101,10 @@ func TestEachKind(t *testing.T) {
 	p.Next(Truncate, nil)
 	if _, b, err := get(p); !errors.Is(err, io.ErrUnexpectedEOF) || len(b) != len(want)/2 {
 		t.Errorf("truncate: %d bytes, %v", len(b), err)
+	}
+	p.Next(StallBody, nil)
+	if b, err := getStalled(p, 500*time.Millisecond); err == nil || len(b) != len(want)/2 {
+		t.Errorf("stall body: %d bytes then %v, want half the body then silence", len(b), err)
 	}
 	p.SetPlan(Plan{Stall: 300 * time.Millisecond})
 	p.Next(Stall, nil)
@@ -115,8 +144,8 @@ func TestEachKind(t *testing.T) {
 			t.Errorf("%v counted %d times, want 1", k, st.Faults[k])
 		}
 	}
-	if st.Requests != 9 {
-		t.Errorf("%d requests counted, want 9", st.Requests)
+	if st.Requests != 10 {
+		t.Errorf("%d requests counted, want 10", st.Requests)
 	}
 }
 
