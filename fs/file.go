@@ -37,7 +37,13 @@ type fileNode struct {
 	// objects) while a created file is not on the server yet; shownSize
 	// is the size reported for it.
 	pendingKey string
+	endPending func() // ends this file's pending object
 	shownSize  atomic.Int64
+	// withdrawn: a created file whose first upload failed at the close of
+	// its last handle. Its name is no longer reported (see withdrawLocked);
+	// its content stays for a retry until the handle is released, and is
+	// uploaded only while the name still leads to this node.
+	withdrawn bool
 	// keptETag is the version whose pages the kernel may cache: an open
 	// that finds the same ETag keeps the page cache, any other drops it.
 	keptETag string
@@ -121,7 +127,18 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 		if err := n.refreshLocked(ctx); err != nil {
 			n.mu.Unlock()
 			key, _ := nodeKey(n.EmbeddedInode())
-			return nil, 0, n.fsys.fail("open", key, err)
+			errno := n.fsys.fail("open", key, err)
+			if errno == syscall.ENOENT {
+				// The kernel's entry for the name outlived the object
+				// (deleted elsewhere, or a created file whose first upload
+				// failed). FUSE does not pass O_CREAT to OPEN, so Open
+				// cannot tell a create from a plain open: ESTALE makes the
+				// VFS walk the path again with a LOOKUP, which answers
+				// ENOENT to a plain open and lets open(O_CREAT) create
+				// the file anew.
+				return nil, 0, syscall.ESTALE
+			}
+			return nil, 0, errno
 		}
 	}
 	var fuseFlags uint32
@@ -297,6 +314,32 @@ func (n *fileNode) flush(ctx context.Context) syscall.Errno {
 	return n.flushLocked(ctx)
 }
 
+// closeFlush is the flush of a writable handle's close(2). When the last
+// handle of a created file that never reached the server closes with its
+// changes still not uploaded, the file is withdrawn before close returns
+// (withdrawLocked): a stat or open of the name right after then answers
+// ENOENT, and open(O_CREAT) creates it anew, instead of meeting the
+// kernel's cached entry for a file that does not exist. The content stays
+// until the handle is released: a duplicate of the descriptor (a shell
+// redirection) can still write it and upload it with its own close.
+func (n *fileNode) closeFlush(ctx context.Context) syscall.Errno {
+	n.mu.Lock()
+	errno := n.flushLocked(ctx)
+	var parent *gofs.Inode
+	var name string
+	if n.opens == 1 && n.dirty && n.pendingKey != "" && !n.deleted {
+		parent, name = n.withdrawLocked()
+		n.withdrawn = true
+	}
+	n.mu.Unlock()
+	if parent != nil {
+		// Synchronous, so that the kernel has dropped its entry when
+		// close returns; no lock of ours is held (see EntryNotify).
+		parent.NotifyEntry(name)
+	}
+	return errno
+}
+
 // flushLocked commits the streaming upload, or uploads the staged content
 // with Put, and returns only once it is on the server. On failure staged
 // data stays staged and dirty; a failed streaming upload whose parts were
@@ -304,6 +347,11 @@ func (n *fileNode) flush(ctx context.Context) syscall.Errno {
 func (n *fileNode) flushLocked(ctx context.Context) syscall.Errno {
 	if !n.dirty {
 		return 0
+	}
+	if n.withdrawn && !n.ownsName() {
+		// The name was created again since: like an overwritten file,
+		// this one is never uploaded.
+		n.deleted = true
 	}
 	key, ok := nodeKey(n.EmbeddedInode())
 	if !ok || n.deleted {
@@ -328,6 +376,7 @@ func (n *fileNode) flushLocked(ctx context.Context) syscall.Errno {
 	}
 	n.up = nil
 	n.endPendingLocked()
+	n.withdrawn = false
 	a.etag = info.ETag
 	n.ac.set(a)
 	n.dirty = false
@@ -339,6 +388,9 @@ func (n *fileNode) flushLocked(ctx context.Context) syscall.Errno {
 // not on the server, its close already reported the failed upload; the
 // changes are discarded (and logged) rather than uploaded later, so that
 // nothing afterwards shows data the application was told was not saved.
+// A created file that never reached the server is then gone: its close
+// normally withdrew it already (closeFlush); if not (the last handle was
+// read-only, or two closed at once), it is withdrawn here.
 func (n *fileNode) release(ctx context.Context) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -349,8 +401,20 @@ func (n *fileNode) release(ctx context.Context) {
 	if n.dirty {
 		key, _ := nodeKey(n.EmbeddedInode())
 		n.fsys.log.Error("fs: discarding changes that could not be uploaded", "key", key)
-		// Drop the kernel's cached pages and size, outside this request.
-		go n.NotifyContent(0, 0)
+		var parent *gofs.Inode
+		var name string
+		if n.pendingKey != "" && !n.deleted {
+			parent, name = n.withdrawLocked()
+		}
+		// Drop the kernel's cached pages and size (and its entry of a
+		// withdrawn file), outside this request. An open that comes
+		// first meets no object and is retried (ESTALE, see Open).
+		go func() {
+			n.NotifyContent(0, 0)
+			if parent != nil {
+				parent.NotifyEntry(name)
+			}
+		}()
 	}
 	n.dropStagedLocked()
 }
@@ -452,6 +516,7 @@ func (n *fileNode) dropStagedLocked() {
 		n.up = nil
 	}
 	n.endPendingLocked()
+	n.withdrawn = false
 }
 
 // readSource tells a handle where to read: the staged file, or the object

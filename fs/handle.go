@@ -117,13 +117,15 @@ func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, sys
 }
 
 // Flush runs on every close(2): a writable handle's changes are uploaded
-// before it returns, and a failed upload is the error close reports.
+// before it returns, and a failed upload is the error close reports (see
+// fileNode.closeFlush). A read-only handle's close does not wait for the
+// node (an upload may hold it).
 func (h *handle) Flush(ctx context.Context) syscall.Errno {
 	ctx = serverCtx(ctx)
 	if !h.writable {
 		return 0
 	}
-	return h.n.flush(ctx)
+	return h.n.closeFlush(ctx)
 }
 
 // Fsync uploads pending changes.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+
 	"github.com/ssefs/ssefs/objcache"
 )
 
@@ -46,7 +48,7 @@ func (n *fileNode) beginCreate(key string) bool {
 	}
 	a := n.ac.attr
 	opts := a.putOptions(key)
-	n.fsys.cachedBucket().AddPending(key, objcache.ObjectInfo{
+	n.endPending = n.fsys.cachedBucket().AddPending(key, objcache.ObjectInfo{
 		LastModified: time.Now().UTC(),
 		ContentType:  opts.ContentType,
 		Metadata:     opts.Metadata,
@@ -64,12 +66,38 @@ func (n *fileNode) showSizeLocked() {
 }
 
 // endPendingLocked stops reporting a created file that is now on the
-// server, or will never be.
+// server, or will never be. A pending object of the same key added since
+// by a new file of that name stays.
 func (n *fileNode) endPendingLocked() {
 	if n.pendingKey != "" {
-		n.fsys.cachedBucket().RemovePending(n.pendingKey)
-		n.pendingKey = ""
+		n.endPending()
+		n.pendingKey, n.endPending = "", nil
 	}
+}
+
+// withdrawLocked stops reporting a created file whose first upload failed
+// and whose last handle is closing: the parent's cached listing forgets
+// the name (while it still leads to n, so that a new file of that name is
+// not forgotten), then the pending object ends (only n's own). A lookup
+// of the name then answers ENOENT. It returns the parent and name whose
+// kernel entry the caller drops with NotifyEntry once n.mu is released;
+// nil when the name no longer leads to n.
+func (n *fileNode) withdrawLocked() (*gofs.Inode, string) {
+	defer n.endPendingLocked()
+	name, parent := n.Parent()
+	if parent == nil || parent.GetChild(name) != n.EmbeddedInode() {
+		return nil, ""
+	}
+	if d := asDir(parent.Operations()); d != nil {
+		d.forgetChild(name)
+	}
+	return parent, name
+}
+
+// ownsName reports whether n is still what its name in its parent leads to.
+func (n *fileNode) ownsName() bool {
+	name, parent := n.Parent()
+	return parent != nil && parent.GetChild(name) == n.EmbeddedInode()
 }
 
 // uploadToStagingLocked moves the content of a streaming upload to a

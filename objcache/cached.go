@@ -93,7 +93,7 @@ type Cached struct {
 	mp     Multipart // nil: the bucket cannot stream uploads
 
 	mu      sync.Mutex
-	pending map[string]pendingObject
+	pending map[string]*pendingObject
 }
 
 type pendingObject struct {
@@ -112,7 +112,7 @@ func NewCached(b Bucket, cfg CacheConfig) (*Cached, error) {
 		return nil, err
 	}
 	mp, _ := b.(Multipart)
-	return &Cached{Bucket: b, cfg: cfg, blocks: blocks, mp: mp, pending: map[string]pendingObject{}}, nil
+	return &Cached{Bucket: b, cfg: cfg, blocks: blocks, mp: mp, pending: map[string]*pendingObject{}}, nil
 }
 
 // Blocks returns the block cache.
@@ -131,15 +131,25 @@ func (c *Cached) NewUpload(key string, opts PutOptions) *Upload {
 }
 
 // AddPending makes key visible to Head and List with info (its Size taken
-// from size()) until RemovePending.
-func (c *Cached) AddPending(key string, info ObjectInfo, size func() int64) {
+// from size()) until RemovePending, or until the returned end is called.
+// end removes only this entry: once another AddPending of key replaced
+// it (the name was created again), end leaves the new one alone.
+func (c *Cached) AddPending(key string, info ObjectInfo, size func() int64) (end func()) {
 	info.Key = key
+	p := &pendingObject{info: info, size: size}
 	c.mu.Lock()
-	c.pending[key] = pendingObject{info: info, size: size}
+	c.pending[key] = p
 	c.mu.Unlock()
+	return func() {
+		c.mu.Lock()
+		if c.pending[key] == p {
+			delete(c.pending, key)
+		}
+		c.mu.Unlock()
+	}
 }
 
-// RemovePending ends what AddPending started.
+// RemovePending stops reporting key as pending, whoever added it.
 func (c *Cached) RemovePending(key string) {
 	c.mu.Lock()
 	delete(c.pending, key)

@@ -567,34 +567,101 @@ func TestAppendAfterFailedCloseLeavesNoHole(t *testing.T) {
 }
 
 // TestRecreateAfterFailedCloseOfNewFile: when close(2) of a new file fails
-// (its first upload did not go through) the file is gone; creating it
-// again right away must work.
+// (its first upload did not go through) the file does not exist: a stat,
+// a plain open and a listing of its directory say so right away, and
+// creating it again right away works, with O_TRUNC or O_EXCL, although the
+// kernel was told to keep the entry for 30 s. Found by the model test
+// (seed 983547793, op 1907: create of a/d.txt/d.txt/a/c/c retried after
+// EINTR at close, ENOENT): the kernel kept its entry of the file, so the
+// create went to OPEN, which found no object.
 //
-// Known bug, skipped unless SSEFS_RUN_KNOWN_BUGS=1: the pending object of
-// a created file is dropped at release (fs/file.go, fs/upload.go), but the
-// kernel keeps the positive dentry for the entry TTL, so open(O_CREAT)
-// goes to Open, whose HEAD answers 404: ENOENT from a create. Found by the
-// model test (seed 983547793, op 1907: create of a/d.txt/d.txt/a/c/c
-// retried after EINTR at close, ENOENT).
+// Also a file deleted by another client: a create through an entry the
+// kernel still holds makes it anew, and a plain open says ENOENT.
 func TestRecreateAfterFailedCloseOfNewFile(t *testing.T) {
-	if os.Getenv("SSEFS_RUN_KNOWN_BUGS") != "1" {
-		t.Skip("KNOWN BUG in fs/file.go+fs/upload.go (pending object dropped, dentry kept): re-creating a file whose first close failed gives ENOENT; set SSEFS_RUN_KNOWN_BUGS=1 to run")
-	}
 	b := testenv.StartBackend(t, "aws")
 	b.CreateBucket(t, "recreate")
 	e := newSSECKey(t)
 	p := startProxy(t, b)
 	// A long TTL, so the kernel's entry outlives the failed upload's retries.
 	m := testenv.MountBucket(t, b, "recreate", append(e.mountArgs(), "--endpoint", p.URL(), "--attr-ttl", "30s")...)
-	p.SetPlan(faultproxy.Plan{Rate: 1, Kinds: []faultproxy.Kind{faultproxy.Error500}, Match: faultproxy.IsObjectPut})
-	if err := os.WriteFile(m.Path("new.txt"), []byte("first"), 0o644); err == nil {
-		t.Fatal("close succeeded although every upload failed")
+	assertGone := func(name string) {
+		t.Helper()
+		if _, err := os.Stat(m.Path(name)); !errors.Is(err, syscall.ENOENT) {
+			t.Fatalf("stat of %s: %v, want ENOENT", name, err)
+		}
+		if f, err := os.Open(m.Path(name)); !errors.Is(err, syscall.ENOENT) {
+			if err == nil {
+				f.Close()
+			}
+			t.Fatalf("open of %s without O_CREAT: %v, want ENOENT", name, err)
+		}
+		ents, err := os.ReadDir(m.Dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ent := range ents {
+			if ent.Name() == name {
+				t.Fatalf("%s is listed", name)
+			}
+		}
 	}
-	p.SetPlan(faultproxy.Plan{})
-	if err := os.WriteFile(m.Path("new.txt"), []byte("second"), 0o644); err != nil {
-		t.Fatalf("creating the file again after its first close failed: %v", err)
+	createExcl := func(path string, data []byte) error {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			return err
+		}
+		if _, err := f.Write(data); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
 	}
-	if got := getObject(t, b, "recreate", "new.txt", e); string(got) != "second" {
-		t.Fatalf("the server holds %q, want \"second\"", got)
+	for _, c := range []struct {
+		name   string
+		create func(string, []byte) error
+	}{
+		{"new.txt", func(path string, data []byte) error { return os.WriteFile(path, data, 0o644) }},
+		{"excl.txt", createExcl},
+	} {
+		p.SetPlan(faultproxy.Plan{Rate: 1, Kinds: []faultproxy.Kind{faultproxy.Error500}, Match: faultproxy.IsObjectPut})
+		if err := c.create(m.Path(c.name), []byte("first")); err == nil {
+			t.Fatalf("%s: close succeeded although every upload failed", c.name)
+		}
+		p.SetPlan(faultproxy.Plan{})
+		assertGone(c.name)
+		if err := c.create(m.Path(c.name), []byte("second")); err != nil {
+			t.Fatalf("creating %s again after its first close failed: %v", c.name, err)
+		}
+		if got := getObject(t, b, "recreate", c.name, e); string(got) != "second" {
+			t.Fatalf("the server holds %q for %s, want \"second\"", got, c.name)
+		}
+		assertFileContent(t, m.Path(c.name), []byte("second"))
+	}
+
+	// The kernel's entry outlives the object in other ways too: a file
+	// deleted by another client after a rename of its directory (which
+	// makes ssefs look again at what it knew of the moved files, while the
+	// kernel keeps their entries). A create through such an entry makes the
+	// file anew; a plain open says ENOENT.
+	writeLocal(t, m.Path("d/moved.txt"), []byte("one"))
+	if err := os.Rename(m.Path("d"), m.Path("e")); err != nil {
+		t.Fatal(err)
+	}
+	assertFileContent(t, m.Path("e/moved.txt"), []byte("one"))
+	if _, err := b.S3().DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String("recreate"), Key: aws.String("e/moved.txt")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(m.Path("e"), m.Path("f")); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := os.Open(m.Path("f/moved.txt")); !errors.Is(err, syscall.ENOENT) {
+		if err == nil {
+			f.Close()
+		}
+		t.Fatalf("open of a file deleted elsewhere: %v, want ENOENT", err)
+	}
+	writeLocal(t, m.Path("f/moved.txt"), []byte("two"))
+	if got := getObject(t, b, "recreate", "f/moved.txt", e); string(got) != "two" {
+		t.Fatalf("the server holds %q for f/moved.txt, want \"two\"", got)
 	}
 }

@@ -436,13 +436,6 @@ func runModel(t *testing.T, b *testenv.Backend, seed uint64, n int, ops []modelO
 					break
 				}
 				r.Excl = false // the interrupted create may have made the file
-				// After a failed close the kernel's cached size and entry
-				// are stale until the attribute TTL (1 s) passes: an
-				// O_APPEND retry writes past the old end, and a new file
-				// re-created fails with ENOENT. Known bugs with their own
-				// tests (TestAppendAfterFailedCloseLeavesNoHole,
-				// TestRecreateAfterFailedCloseOfNewFile); wait them out here.
-				time.Sleep(1100 * time.Millisecond)
 				got = apply(m.Dir, r)
 			}
 		})
