@@ -374,7 +374,14 @@ func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 	a.etag = info.ETag
 	d.noteChild(name, true)
 	a.fill(&out.Attr)
-	return d.newChild(ctx, kindDir, a), 0
+	child := d.newChild(ctx, kindDir, a)
+	// We just made it: it is empty, so lookups of names in it need no
+	// request until the listing's TTL runs out.
+	nd := child.Operations().(*dirNode)
+	nd.mu.Lock()
+	nd.setListing(&listing{at: time.Now(), entries: map[string]bool{}})
+	nd.mu.Unlock()
+	return child, 0
 }
 
 // Create opens a new file. With a bucket that streams uploads

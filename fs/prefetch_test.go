@@ -97,3 +97,19 @@ func TestListingThenStatSendsParallelHeadsOncePerEntry(t *testing.T) {
 		t.Errorf("after chmod: %s", out)
 	}
 }
+
+// Files created in a directory we just made cost no lookup request: the
+// new directory is known to be empty, and a name found missing stays
+// missing in the kernel for the TTL (cp stats its target, then creates it).
+func TestCreatesInANewDirectorySendOnlyPuts(t *testing.T) {
+	m := mountTest(t, func(o *Options) { o.AttrTTL = 30 * time.Second })
+	m.sh("mkdir new; echo x > src; cat src >/dev/null")
+	m.b.ResetCalls()
+	m.sh(`for i in 1 2 3 4 5 6 7 8 9 10; do cp src new/f$i; done`)
+	if lookups := m.b.Calls(membucket.OpHead) + m.b.Calls(membucket.OpList); lookups != 0 {
+		t.Errorf("creating 10 files in a new directory sent %d HEADs and listings, want 0", lookups)
+	}
+	if n := len(m.b.Keys()); n != 12 {
+		t.Errorf("%d objects, want 12 (new/, src, 10 copies): %v", n, m.b.Keys())
+	}
+}

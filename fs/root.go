@@ -126,6 +126,10 @@ func (r *Root) Mount(mountpoint string, fuseOpts fuse.MountOptions) (*fuse.Serve
 		MountOptions:    fuseOpts,
 		EntryTimeout:    &ttl,
 		AttrTimeout:     &ttl,
+		// A name found missing stays missing for the TTL too, so that
+		// cp's stat of its target and the open(O_CREAT) after it cost
+		// one lookup, not two.
+		NegativeTimeout: &ttl,
 		NullPermissions: true, // show mode 000 as 000
 	})
 }
