@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -32,6 +33,16 @@ type fileNode struct {
 	dirty   bool
 	opens   int
 	deleted bool // unlinked or overwritten: never upload again
+	// closers counts the handles that upload the node's local changes at
+	// their close (handle.closer: writable ones, and the read-only handle
+	// of open(O_CREAT|O_RDONLY)) and that no close(2) has flushed yet
+	// (handle.closed); each reports a failed upload at its close. A change
+	// made while there is none (truncate, chmod, utimens by path while the
+	// file is open only for reading, or after its writers closed) is
+	// uploaded before it is acknowledged, since nothing else would upload
+	// it: read-only closes upload nothing, and the last release discards
+	// what is left.
+	closers int
 
 	// pendingKey is the key reported as existing (objcache.Cached pending
 	// objects) while a created file is not on the server yet; shownSize
@@ -156,6 +167,10 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 }
 
 // open counts a new handle; O_TRUNC empties the file (uploaded on flush).
+// A writable handle counts as a closer until its first close, and so does
+// a read-only one that opens a created file no writer has open: that is
+// open(O_CREAT|O_RDONLY) (a lock file), and the new file is uploaded at
+// its close as it would be at a writer's.
 func (n *fileNode) open(ctx context.Context, flags uint32) (*handle, syscall.Errno) {
 	writable := flags&syscall.O_ACCMODE != syscall.O_RDONLY
 	if writable && n.fsys.opts.ReadOnly {
@@ -169,7 +184,12 @@ func (n *fileNode) open(ctx context.Context, flags uint32) (*handle, syscall.Err
 		}
 	}
 	n.opens++
-	return newHandle(n, writable, writable && flags&syscall.O_APPEND != 0), 0
+	h := newHandle(n, writable, writable && flags&syscall.O_APPEND != 0)
+	if writable || n.pendingKey != "" && n.dirty && n.closers == 0 {
+		h.closer = true
+		n.closers++
+	}
+	return h, 0
 }
 
 // ensureStagedLocked loads the first limit bytes of the object (all of it
@@ -182,13 +202,25 @@ func (n *fileNode) ensureStagedLocked(ctx context.Context, limit int64) error {
 	if n.up != nil {
 		return n.uploadToStagingLocked(ctx)
 	}
-	st, err := n.fsys.getStaging()
+	sf, err := n.loadStagedLocked(ctx, limit)
 	if err != nil {
 		return err
 	}
+	n.staged = sf
+	return nil
+}
+
+// loadStagedLocked returns a new staged file holding the first limit
+// bytes of the object (all of it when limit < 0), taking the current
+// version if the object changed since it was last seen.
+func (n *fileNode) loadStagedLocked(ctx context.Context, limit int64) (*objcache.StagedFile, error) {
+	st, err := n.fsys.getStaging()
+	if err != nil {
+		return nil, err
+	}
 	sf, err := st.NewFile()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	err = n.loadLocked(ctx, sf, limit)
 	if errors.Is(err, objcache.ErrPreconditionFailed) {
@@ -201,10 +233,9 @@ func (n *fileNode) ensureStagedLocked(ctx context.Context, limit int64) error {
 	}
 	if err != nil {
 		sf.Close()
-		return err
+		return nil, err
 	}
-	n.staged = sf
-	return nil
+	return sf, nil
 }
 
 func (n *fileNode) loadLocked(ctx context.Context, sf *objcache.StagedFile, limit int64) error {
@@ -314,7 +345,8 @@ func (n *fileNode) flush(ctx context.Context) syscall.Errno {
 	return n.flushLocked(ctx)
 }
 
-// closeFlush is the flush of a writable handle's close(2). When the last
+// closeFlush is the flush of a closer's close(2) (see fileNode.closers);
+// the first one ends h's count as a closer. When the last
 // handle of a created file that never reached the server closes with its
 // changes still not uploaded, the file is withdrawn before close returns
 // (withdrawLocked): a stat or open of the name right after then answers
@@ -322,8 +354,9 @@ func (n *fileNode) flush(ctx context.Context) syscall.Errno {
 // kernel's cached entry for a file that does not exist. The content stays
 // until the handle is released: a duplicate of the descriptor (a shell
 // redirection) can still write it and upload it with its own close.
-func (n *fileNode) closeFlush(ctx context.Context) syscall.Errno {
+func (n *fileNode) closeFlush(ctx context.Context, h *handle) syscall.Errno {
 	n.mu.Lock()
+	n.closedLocked(h)
 	errno := n.flushLocked(ctx)
 	var parent *gofs.Inode
 	var name string
@@ -384,6 +417,15 @@ func (n *fileNode) flushLocked(ctx context.Context) syscall.Errno {
 	return 0
 }
 
+// closedLocked records that h will upload nothing more by itself: it was
+// closed, or released.
+func (n *fileNode) closedLocked(h *handle) {
+	if h.closer && !h.closed {
+		h.closed = true
+		n.closers--
+	}
+}
+
 // release drops a handle. When the last one goes while changes are still
 // not on the server, its close already reported the failed upload; the
 // changes are discarded (and logged) rather than uploaded later, so that
@@ -391,9 +433,18 @@ func (n *fileNode) flushLocked(ctx context.Context) syscall.Errno {
 // A created file that never reached the server is then gone: its close
 // normally withdrew it already (closeFlush); if not (the last handle was
 // read-only, or two closed at once), it is withdrawn here.
-func (n *fileNode) release(ctx context.Context) {
+func (n *fileNode) release(ctx context.Context, h *handle) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if h.closer && !h.closed {
+		// Released without a close: its open(2) failed after OPEN. A
+		// change acknowledged while it counted as a closer is uploaded
+		// now, unless another closer will (errors are logged).
+		n.closedLocked(h)
+		if n.closers == 0 {
+			n.flushLocked(ctx)
+		}
+	}
 	n.opens--
 	if n.opens > 0 {
 		return
@@ -432,10 +483,22 @@ func (n *fileNode) markDeleted() {
 	n.unlinkUploadLocked()
 }
 
-// Setattr handles chmod, chown, utimens and truncate. While content is
-// staged the new attributes go with the next upload; otherwise metadata
-// is rewritten by a server-side copy onto itself. A truncate of a file no
-// one has open (truncate(2)) is uploaded before returning.
+// Setattr handles chmod, chown, utimens and truncate. A change is
+// acknowledged only once it is on the server, or left to a handle whose
+// close will upload it (closesLocked): ftruncate, and a change by path
+// while some writer has not closed yet. That is what
+// open(O_TRUNC) is: the kernel sends it as OPEN, then a SETATTR of the
+// size without a handle (no FUSE_ATOMIC_O_TRUNC in go-fuse), and the
+// emptied content goes up with what the writer writes at its close,
+// instead of an empty object first that would drop the acknowledged
+// content before the writer has written anything. Otherwise (truncate(2)
+// of a file that is closed, open only for reading, or whose writers have
+// closed) the change is uploaded before returning: read-only closes
+// upload nothing and the last release discards what is left.
+//
+// While local changes wait for a writer's close, new attributes go with
+// them; without local changes metadata is rewritten by a server-side
+// copy onto itself.
 func (n *fileNode) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	ctx = serverCtx(ctx)
 	if n.fsys.opts.ReadOnly {
@@ -449,6 +512,15 @@ func (n *fileNode) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetA
 			return n.fsys.fail("setattr", key, err)
 		}
 	}
+	size, hasSize := in.GetSize()
+	carried := n.closesLocked(f)
+	if hasSize && !carried && !n.dirty && ok && !n.deleted {
+		if errno := n.truncateNowLocked(ctx, key, int64(size), in); errno != 0 {
+			return errno
+		}
+		n.localAttrLocked().fill(&out.Attr)
+		return 0
+	}
 	if _, changed := applySetattr(n.ac.attr, in); changed && n.up != nil && n.up.Started() {
 		// A multipart upload carries the metadata it started with:
 		// commit it, then rewrite the metadata below.
@@ -457,7 +529,6 @@ func (n *fileNode) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetA
 		}
 	}
 	a, changed := applySetattr(n.ac.attr, in)
-	size, hasSize := in.GetSize()
 	if hasSize {
 		if errno := n.truncateLocked(ctx, int64(size)); errno != 0 {
 			return errno
@@ -473,15 +544,15 @@ func (n *fileNode) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetA
 			n.markDirtyLocked()
 			n.ac.attr.mtime = a.mtime
 		}
-		// truncate(2) of a file nobody has open is uploaded at once. With
-		// the file open, the new size goes with that handle's flush: the
-		// kernel sends open(O_TRUNC) as OPEN then a SETATTR without a
-		// handle (no FUSE_ATOMIC_O_TRUNC in go-fuse), and uploading an
-		// empty object there would drop the acknowledged content before
-		// the writer has written or closed anything.
-		if f == nil && hasSize && n.opens == 0 {
+		if !carried {
+			// No closer will upload this: upload the local content with
+			// the change now. It was dirty already (a writer's upload
+			// failed at its close, and a reader keeps the file open), or
+			// the file is unlinked and nothing is uploaded.
 			errno := n.flushLocked(ctx)
-			n.dropStagedLocked()
+			if n.opens == 0 {
+				n.dropStagedLocked()
+			}
 			if errno != 0 {
 				return errno
 			}
@@ -497,6 +568,94 @@ func (n *fileNode) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetA
 	}
 	n.localAttrLocked().fill(&out.Attr)
 	return 0
+}
+
+// closesLocked reports whether a handle will close after a SETATTR
+// through f and upload local changes then: f itself when it is writable
+// (ftruncate: the descriptor it came through is still open), or any
+// closer not closed yet (see fileNode.closers).
+func (n *fileNode) closesLocked(f gofs.FileHandle) bool {
+	if h, ok := f.(*handle); ok && h.writable {
+		return true
+	}
+	return n.closers > 0
+}
+
+// truncateNowLocked truncates a file with no local changes and no writer
+// to carry the truncate: the truncated content (with the other changes
+// of in) is uploaded from a private staged copy, and the node takes the
+// new version only once it is on the server, so that a failed upload
+// leaves nothing that shows the change. A clean staged copy that readers
+// may be reading is truncated to match.
+func (n *fileNode) truncateNowLocked(ctx context.Context, key string, size int64, in *fuse.SetAttrIn) syscall.Errno {
+	var body io.Reader = strings.NewReader("")
+	if size > 0 {
+		var sf *objcache.StagedFile
+		var err error
+		if n.staged != nil {
+			sf, err = n.copyStagedLocked(min(size, n.staged.Size()))
+		} else {
+			sf, err = n.loadStagedLocked(ctx, size)
+		}
+		if err == nil {
+			if err = sf.Truncate(size); err != nil { // extending: zeros
+				sf.Close()
+			}
+		}
+		if err != nil {
+			return n.fsys.fail("truncate", key, err)
+		}
+		defer sf.Close()
+		body = sf.NewReader()
+	}
+	a, _ := applySetattr(n.ac.attr, in)
+	if _, ok := in.GetMTime(); !ok {
+		a.mtime = time.Now() // truncate sets mtime
+	}
+	a.size = size
+	// Like flushLocked: an upload once started is finished.
+	info, err := n.fsys.b.Put(context.WithoutCancel(ctx), key, body, size, a.putOptions(key))
+	if err != nil {
+		return n.fsys.fail("truncate", key, err)
+	}
+	a.etag = info.ETag
+	n.ac.set(a)
+	if n.staged != nil {
+		if err := n.staged.Truncate(size); err != nil {
+			// Reads go to the new object instead.
+			n.fsys.fail("truncate staged copy", key, err)
+			n.dropStagedLocked()
+		}
+	}
+	return 0
+}
+
+// copyStagedLocked returns a new staged file with the first size bytes
+// of the node's staged content.
+func (n *fileNode) copyStagedLocked(size int64) (*objcache.StagedFile, error) {
+	st, err := n.fsys.getStaging()
+	if err != nil {
+		return nil, err
+	}
+	sf, err := st.NewFile()
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, min(size, loadChunk))
+	for off := int64(0); off < size; {
+		k, err := n.staged.ReadAt(buf[:min(int64(len(buf)), size-off)], off)
+		if k > 0 {
+			if _, werr := sf.WriteAt(buf[:k], off); werr != nil {
+				err = werr
+			}
+			off += int64(k)
+		}
+		if err != nil && (err != io.EOF || off < size) {
+			sf.Close()
+			return nil, err
+		}
+	}
+	return sf, nil
 }
 
 // dropStagedLocked forgets local content (uploaded or not), aborting a

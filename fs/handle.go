@@ -23,6 +23,11 @@ type handle struct {
 	// its cached size, which is stale after a failed close discarded
 	// changes (it would leave a hole of zeros).
 	appending bool
+	// closer: its close uploads the node's local changes (writable, or
+	// see fileNode.open); set by open, then constant. closed: a close(2)
+	// of it has flushed (or it was released), so it no longer counts
+	// among the node's closers; guarded by n.mu.
+	closer, closed bool
 
 	mu     sync.Mutex // serializes use of rd unless it is concurrent
 	rd     objectReader
@@ -119,13 +124,14 @@ func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, sys
 // Flush runs on every close(2): a writable handle's changes are uploaded
 // before it returns, and a failed upload is the error close reports (see
 // fileNode.closeFlush). A read-only handle's close does not wait for the
-// node (an upload may hold it).
+// node (an upload may hold it), unless it is the one that created the
+// file (see fileNode.open).
 func (h *handle) Flush(ctx context.Context) syscall.Errno {
 	ctx = serverCtx(ctx)
-	if !h.writable {
+	if !h.writable && !h.closer {
 		return 0
 	}
-	return h.n.closeFlush(ctx)
+	return h.n.closeFlush(ctx, h)
 }
 
 // Fsync uploads pending changes.
@@ -140,6 +146,6 @@ func (h *handle) Release(ctx context.Context) syscall.Errno {
 	h.mu.Lock()
 	h.rd.Close()
 	h.mu.Unlock()
-	h.n.release(ctx)
+	h.n.release(ctx, h)
 	return 0
 }

@@ -123,9 +123,9 @@ func (r *Root) Mount(mountpoint string, fuseOpts fuse.MountOptions) (*fuse.Serve
 		fuseOpts.Options = append(fuseOpts.Options, "ro")
 	}
 	return gofs.Mount(mountpoint, r, &gofs.Options{
-		MountOptions:    fuseOpts,
-		EntryTimeout:    &ttl,
-		AttrTimeout:     &ttl,
+		MountOptions: fuseOpts,
+		EntryTimeout: &ttl,
+		AttrTimeout:  &ttl,
 		// A name found missing stays missing for the TTL too, so that
 		// cp's stat of its target and the open(O_CREAT) after it cost
 		// one lookup, not two.
