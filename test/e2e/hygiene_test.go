@@ -2,10 +2,7 @@ package e2e
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/hex"
-	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,89 +15,10 @@ import (
 	"github.com/ssefs/ssefs/test/testenv"
 )
 
-// secrets are the byte strings no file, log or process listing may hold.
-type secrets map[string][]byte // what it is -> bytes
-
-// keySecrets are the encodings of an SSE-C key a leak could take.
-func keySecrets(name string, raw []byte) secrets {
-	return secrets{
-		name + " raw":             raw,
-		name + " base64":          []byte(base64.StdEncoding.EncodeToString(raw)),
-		name + " base64 unpadded": []byte(base64.RawStdEncoding.EncodeToString(raw)),
-		name + " base64url":       []byte(base64.RawURLEncoding.EncodeToString(raw)),
-		name + " hex":             []byte(hex.EncodeToString(raw)),
-		name + " HEX":             []byte(strings.ToUpper(hex.EncodeToString(raw))),
-	}
-}
-
-// find reports which secrets occur in data.
-func (s secrets) find(data []byte) []string {
-	var found []string
-	for what, b := range s {
-		if bytes.Contains(data, b) {
-			found = append(found, what)
-		}
-	}
-	return found
-}
-
-// scanTree reads every regular file under root modified since (zero: all),
-// except those in skip, and returns "path: secret" for each leak.
-func scanTree(root string, since time.Time, skip map[string]bool, s secrets) (leaks []string, scanned int) {
-	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || skip[p] {
-			if err == nil && d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		info, err := d.Info()
-		if err != nil || info.ModTime().Before(since) || info.Size() > 512<<20 {
-			return nil
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return nil
-		}
-		scanned++
-		for _, what := range s.find(data) {
-			leaks = append(leaks, p+": "+what)
-		}
-		return nil
-	})
-	return leaks, scanned
-}
-
-// scanProcess checks a process's command line, environment and every
-// regular file it holds open (staged files are unlinked but open).
-func scanProcess(pid int, s secrets) (leaks []string, openFiles int) {
-	for _, f := range []string{"cmdline", "environ"} {
-		data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, f))
-		for _, what := range s.find(data) {
-			leaks = append(leaks, fmt.Sprintf("/proc/%d/%s: %s", pid, f, what))
-		}
-	}
-	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-	for _, fd := range fds {
-		p := fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())
-		if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
-			continue
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		openFiles++
-		target, _ := os.Readlink(p)
-		for _, what := range s.find(data) {
-			leaks = append(leaks, fmt.Sprintf("%s (%s): %s", p, target, what))
-		}
-	}
-	return leaks, openFiles
-}
+// The scanners (testenv.KeySecrets, ScanTree, ScanProcess) are shared with
+// the suite-wide check that testenv.RunTestsWithHygiene runs after every
+// test (see main_test.go): the checks here prove on one workload that they
+// find what they look for; that one proves the whole suite leaves nothing.
 
 // TestNoKeyOrPlaintextLeaks runs a workload (small and multipart writes,
 // staged random writes, rename, chmod, symlink, reads) on a mount with
@@ -120,14 +38,15 @@ func TestNoKeyOrPlaintextLeaks(t *testing.T) {
 		t.Fatalf("key file: %d bytes, %v", len(raw), err)
 	}
 	marker := []byte("SSEFS-PLAINTEXT-" + hex.EncodeToString(randomBytes(t, 12)))
-	s := keySecrets("SSE-C key", raw)
+	testenv.RegisterMarker(string(marker)) // for the suite-wide scan too
+	s := testenv.KeySecrets("SSE-C key", raw)
 	s["plaintext marker"] = marker
 
 	t.Run("controls", func(t *testing.T) {
 		dir := t.TempDir()
 		planted := filepath.Join(dir, "planted")
 		os.WriteFile(planted, append([]byte("x "), s["SSE-C key hex"]...), 0o600)
-		if leaks, _ := scanTree(dir, start, nil, s); !strings.Contains(strings.Join(leaks, "\n"), "planted: SSE-C key hex") {
+		if leaks, _, _ := testenv.ScanTree(dir, start, nil, s); !strings.Contains(strings.Join(leaks, "\n"), "planted: SSE-C key hex") {
 			t.Fatalf("the file scanner missed a planted hex key: %v", leaks)
 		}
 		cmd := exec.Command("sh", "-c", "exec 3<"+planted+"; rm "+planted+"; sleep 60; true", string(marker))
@@ -137,7 +56,7 @@ func TestNoKeyOrPlaintextLeaks(t *testing.T) {
 		}
 		defer func() { cmd.Process.Kill(); cmd.Wait() }()
 		time.Sleep(100 * time.Millisecond) // exec done
-		found, _ := scanProcess(cmd.Process.Pid, s)
+		found, _ := testenv.ScanProcess(cmd.Process.Pid, s)
 		leaks := strings.Join(found, "\n")
 		if !strings.Contains(leaks, "cmdline: plaintext marker") || !strings.Contains(leaks, "environ: SSE-C key base64 unpadded") ||
 			!strings.Contains(leaks, "(deleted)): SSE-C key hex") {
@@ -162,11 +81,11 @@ func TestNoKeyOrPlaintextLeaks(t *testing.T) {
 		}
 	}
 	stagingDir := filepath.Join(filepath.Dir(m.Dir), "staging")
-	leaks, openFiles := scanProcess(pid, s)
+	leaks, openFiles := testenv.ScanProcess(pid, s)
 	if openFiles == 0 {
 		t.Error("the daemon held no regular file open while a file was staged: the staging scan proves nothing")
 	}
-	stagedLeaks, _ := scanTree(stagingDir, time.Time{}, nil, s)
+	stagedLeaks, _, _ := testenv.ScanTree(stagingDir, time.Time{}, nil, s)
 	leaks = append(leaks, stagedLeaks...)
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
@@ -180,7 +99,7 @@ func TestNoKeyOrPlaintextLeaks(t *testing.T) {
 	if !strings.Contains(m.Log(), "level=DEBUG") {
 		t.Error("the mount log has no debug lines: --debug was not in effect")
 	}
-	treeLeaks, scanned := scanTree(os.TempDir(), start, map[string]bool{e.keyFile: true}, s)
+	treeLeaks, scanned, _ := testenv.ScanTree(os.TempDir(), start, map[string]bool{e.keyFile: true}, s)
 	leaks = append(leaks, treeLeaks...)
 	for _, l := range leaks {
 		t.Errorf("leak: %s", l)
@@ -246,12 +165,13 @@ func TestKeyFileReadOncePerProcess(t *testing.T) {
 	b := testenv.StartBackend(t, "aws")
 	b.CreateBucket(t, "once")
 	e := newSSECKey(t)
+	testenv.RegisterKeyFile(e.keyFile) // for the suite-wide scan: this mount is not made by testenv
 	ssefs, _ := testenv.MustBinaries(t)
 	dir := t.TempDir()
 	mnt, trace := filepath.Join(dir, "mnt"), filepath.Join(dir, "strace.out")
 	os.Mkdir(mnt, 0o755)
 	st := exec.Command("strace", "-f", "-qq", "-e", "trace=open,openat,openat2", "-o", trace,
-		ssefs, "mount", "once", mnt, "--endpoint", b.Endpoint(), "--log-file", mnt+".log",
+		ssefs, "mount", "once", mnt, "--endpoint", b.Endpoint(), "--log-file", mnt+".log", "--debug",
 		"--staging-dir", filepath.Join(dir, "staging"), "--sse-c-key-file", e.keyFile)
 	st.Env = b.Environ()
 	if err := st.Start(); err != nil {
@@ -261,6 +181,7 @@ func TestKeyFileReadOncePerProcess(t *testing.T) {
 		exec.Command("umount", mnt).Run()
 		st.Process.Signal(syscall.SIGTERM)
 		st.Wait()
+		testenv.KeepLog(t, mnt+".log")
 	}()
 	for deadline := time.Now().Add(60 * time.Second); !testenv.IsMounted(mnt); time.Sleep(100 * time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -271,6 +192,7 @@ func TestKeyFileReadOncePerProcess(t *testing.T) {
 	writeLocal(t, filepath.Join(mnt, "a.bin"), data)
 
 	other := newSSECKey(t)
+	testenv.RegisterKeyFile(other.keyFile)
 	otherRaw, _ := os.ReadFile(other.keyFile)
 	if err := os.WriteFile(e.keyFile, otherRaw, 0o600); err != nil {
 		t.Fatal(err)

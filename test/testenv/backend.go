@@ -59,7 +59,12 @@ func StartLocalBackend(t testing.TB, profile string, extraArgs ...string) *Backe
 	if err := b.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(b.Stop)
+	t.Cleanup(func() {
+		b.Stop()
+		// What the server stored is ciphertext: no key, no marker.
+		suite.checkTree(t, b.Dir, true)
+		suite.checkFile(t, b.Dir+".log", false)
+	})
 	return b
 }
 

@@ -72,9 +72,15 @@ func RemoveBinaries() {
 }
 
 // RunTests runs m and removes the built binaries: a TestMain in one line,
-// os.Exit(testenv.RunTests(m)).
+// os.Exit(testenv.RunTests(m)). With SSEFS_RACE=1 a data race reported by
+// any race-built ssefs or ssefs-refbackend process fails the run.
 func RunTests(m interface{ Run() int }) int {
+	setRaceEnv()
 	code := m.Run()
+	if suite.reportRaces(os.Stdout) > 0 && code == 0 {
+		code = 1
+	}
 	RemoveBinaries()
+	suite.cleanup(code == 0)
 	return code
 }

@@ -210,11 +210,16 @@ func emptyBucket(ctx context.Context, c *s3.Client, bucket string) error {
 // "plain MARKER" per line.
 func (b *Backend) markersFile() string { return filepath.Join(b.Dir, "e2e-markers.txt") }
 
-// RecordMarker notes, on the lab, a plaintext marker the test wrote and
-// whether it must rest encrypted (never be found in RGW's data pool) or
-// plain (a control that must be found). Elsewhere it does nothing.
+// RecordMarker notes a plaintext marker the test wrote and whether it must
+// rest encrypted (never be found in RGW's data pool) or plain (a control
+// that must be found): on the lab, for the at-rest check after the suite.
+// An encrypted marker is also registered for the suite-wide hygiene scan
+// (RegisterMarker), on any backend.
 func (b *Backend) RecordMarker(t testing.TB, marker string, encrypted bool) {
 	t.Helper()
+	if encrypted {
+		RegisterMarker(marker)
+	}
 	if !b.external {
 		return
 	}

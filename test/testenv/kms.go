@@ -69,6 +69,8 @@ func (b *Backend) CreateKMSKey(t testing.TB, name string) string {
 		t.Fatalf("create secret: %v", err)
 	}
 	id := path.Base(ref.SecretRef)
+	// The backend's key manager holds it by design; nothing else may.
+	suite.registerKey("SSE-KMS key "+id, raw, true)
 	if b.external {
 		t.Cleanup(func() { _ = secrets.Delete(context.Background(), km, id).ExtractErr() })
 	}
