@@ -105,7 +105,7 @@ func newS3(awsCfg aws.Config, cfg ClientConfig) *s3.Client {
 		o.DisableLogOutputChecksumValidationSkipped = true
 		// Wrapped here, after the config loader has added AWS_CA_BUNDLE
 		// to the client it built.
-		o.HTTPClient = watchBodies(o.HTTPClient, cfg.ResponseTimeout)
+		o.HTTPClient = logRequests(watchBodies(o.HTTPClient, cfg.ResponseTimeout), cfg.Logger)
 	})
 }
 

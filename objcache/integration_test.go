@@ -491,3 +491,32 @@ func TestCopyMultipartSource(t *testing.T) {
 		checkCopy(t, c, "big2", body, "33188")
 	})
 }
+
+// At debug level every request is logged (method, path, status), and
+// nothing of the key, headers or content.
+func TestDebugLogShowsRequestsNotKeys(t *testing.T) {
+	st := newStack(t, refbackend.ProfileAWS)
+	k := newKey(t)
+	var log syncBuf
+	c := st.client(ssekeys.Config{Keys: keyring(t, k)}, &log)
+	body := []byte("plaintext marker 7c1e5a")
+	mustPut(t, c, "logged/obj", body, objcache.PutOptions{})
+	if got := mustRead(t, c, "logged/obj", 0, -1); !bytes.Equal(got, body) {
+		t.Fatalf("read back %q", got)
+	}
+	out := log.String()
+	for _, want := range []string{`msg="s3 request" method=PUT path=/`, `msg="s3 request" method=GET`, "status=200", "logged/obj"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("debug log lacks %q:\n%s", want, out)
+		}
+	}
+	raw := k.Bytes()
+	for what, secret := range map[string]string{
+		"key base64": k.Base64(), "key hex": hex.EncodeToString(raw), "raw key": string(raw),
+		"plaintext": string(body), "signature": "Signature=", "authorization": "Authorization",
+	} {
+		if strings.Contains(out, secret) {
+			t.Errorf("debug log holds the %s", what)
+		}
+	}
+}

@@ -60,7 +60,7 @@ func newMountFlags(o *mountOptions) *pflag.FlagSet {
 	f.StringVar(&o.SSEKMSKeyID, "sse-kms-key-id", "", "SSE-KMS key id: Barbican secret UUID or href, or an AWS KMS key id")
 	f.BoolVar(&o.AllowHTTPKeys, "allow-http-keys", false, "allow sending SSE-C keys over plain HTTP to a non-loopback endpoint (unsafe)")
 	f.BoolVarP(&o.Foreground, "foreground", "f", false, "stay in the foreground and log to stderr")
-	f.BoolVar(&o.Debug, "debug", false, "log every operation (never keys or file contents)")
+	f.BoolVar(&o.Debug, "debug", false, "log every S3 request and every failure (never keys, headers or file contents)")
 	f.StringVar(&o.LogFile, "log-file", "", "append the daemon's log to this file (default: syslog when available)")
 	f.Uint32Var(&o.UID, "uid", uint32(os.Getuid()), "owner of objects that carry no uid")
 	f.Uint32Var(&o.GID, "gid", uint32(os.Getgid()), "group of objects that carry no gid")
