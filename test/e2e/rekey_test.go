@@ -364,8 +364,13 @@ func TestRekeyKilledHalfwayThenRerun(t *testing.T) {
 				}
 
 				out := cli.ok(append([]string{"rekey", "s3://kill", "--from-sse-c-key-file", a.keyFile}, toArgs...)...)
-				if got := summaryCount(t, out, "rekeyed") + summaryCount(t, out, "skipped"); got != len(objs) || summaryCount(t, out, "rekeyed") != underA {
-					t.Errorf("rerun: want %d rekeyed of %d:\n%s", underA, len(objs), out)
+				// A copy the killed process sent just before SIGKILL may
+				// still complete on the server after the count above (seen
+				// on real RGW): up to one per job (4) is then skipped
+				// rather than rekeyed.
+				rekeyed := summaryCount(t, out, "rekeyed")
+				if got := rekeyed + summaryCount(t, out, "skipped"); got != len(objs) || rekeyed > underA || rekeyed < underA-4 {
+					t.Errorf("rerun: want %d rekeyed (or up to 4 fewer) of %d:\n%s", underA, len(objs), out)
 				}
 				for key, want := range objs {
 					assertUnder(t, b, "kill", key, to, want)
