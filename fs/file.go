@@ -55,6 +55,10 @@ type fileNode struct {
 	// its content stays for a retry until the handle is released, and is
 	// uploaded only while the name still leads to this node.
 	withdrawn bool
+	// lost: the first lost bytes of the staged content of an unlinked
+	// file were sent in parts of an upload that the unlink aborted; reads
+	// of them fail with EIO (see unlinkUploadLocked).
+	lost int64
 	// keptETag is the version whose pages the kernel may cache: an open
 	// that finds the same ETag keeps the page cache, any other drops it.
 	keptETag string
@@ -334,6 +338,7 @@ func (n *fileNode) truncateLocked(ctx context.Context, size int64) syscall.Errno
 	if err := n.staged.Truncate(size); err != nil {
 		return n.fsys.fail("truncate", key, err)
 	}
+	n.lost = min(n.lost, size)
 	n.markDirtyLocked()
 	return 0
 }
@@ -669,6 +674,7 @@ func (n *fileNode) dropStagedLocked() {
 	if n.staged != nil {
 		n.staged.Close()
 		n.staged = nil
+		n.lost = 0
 	}
 	if n.up != nil {
 		n.up.Abort()
@@ -680,6 +686,8 @@ func (n *fileNode) dropStagedLocked() {
 
 // readSource tells a handle where to read: the staged file, or the object
 // as it was last seen. Reading a file being streamed moves it to staging.
+// With a staged file, the ref's size is how many bytes at its start are
+// lost (see fileNode.lost).
 func (n *fileNode) readSource(ctx context.Context) (*objcache.StagedFile, objectRef, syscall.Errno) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -690,7 +698,7 @@ func (n *fileNode) readSource(ctx context.Context) (*objcache.StagedFile, object
 		}
 	}
 	if n.staged != nil {
-		return n.staged, objectRef{}, 0
+		return n.staged, objectRef{size: n.lost}, 0
 	}
 	key, ok := nodeKey(n.EmbeddedInode())
 	if !ok || n.deleted {

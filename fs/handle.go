@@ -59,6 +59,9 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 		return nil, errno
 	}
 	if sf != nil {
+		if off < ref.size && len(dest) > 0 {
+			return nil, syscall.EIO // lost by an unlink (see fileNode.lost)
+		}
 		k, err := sf.ReadAt(dest, off)
 		if err != nil && err != io.EOF {
 			key, _ := nodeKey(h.n.EmbeddedInode())

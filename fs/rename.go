@@ -1,8 +1,10 @@
 package fs
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
 	"syscall"
 	"time"
 
@@ -100,7 +102,10 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent gofs.InodeE
 }
 
 // renameObject moves a file or symlink: copy (keeping metadata), then
-// delete. Staged changes are uploaded first so the copy carries them.
+// delete. An open file is readied first (prepareRenameLocked: its local
+// changes uploaded, when the server takes them) and stays locked until
+// the copy and delete are done, so that no write or flush of it goes to
+// the old key in between.
 func (d *dirNode) renameObject(ctx context.Context, name, src, dst string, dstKind kind) syscall.Errno {
 	if dstKind == kindDir {
 		return syscall.EISDIR
@@ -112,11 +117,19 @@ func (d *dirNode) renameObject(ctx context.Context, name, src, dst string, dstKi
 	if fn != nil {
 		fn.mu.Lock()
 		defer fn.mu.Unlock()
-		if errno := fn.flushLocked(ctx); errno != 0 {
+		if errno := fn.prepareRenameLocked(ctx); errno != 0 {
 			return errno
 		}
 	}
 	info, err := d.fsys.b.Copy(ctx, src, dst, nil)
+	if errors.Is(err, objcache.ErrNotFound) && fn != nil && fn.dirty {
+		// The object went away on the server (deleted elsewhere) while
+		// the file has local content: store it, then move it.
+		if errno := fn.flushLocked(ctx); errno != 0 {
+			return errno
+		}
+		info, err = d.fsys.b.Copy(ctx, src, dst, nil)
+	}
 	if err != nil {
 		return d.fsys.fail("rename", src, err)
 	}
@@ -145,6 +158,36 @@ func (d *dirNode) renameDir(ctx context.Context, name, src, dst string, dstKind 
 			return syscall.ENOTEMPTY
 		}
 	}
+	child := d.GetChild(name)
+	if child != nil {
+		if errno := moveOpenFiles(ctx, child, func() syscall.Errno { return d.moveKeys(ctx, srcP, dstP) }); errno != 0 {
+			return errno
+		}
+		expire(child)
+		return 0
+	}
+	return d.moveKeys(ctx, srcP, dstP)
+}
+
+// moveOpenFiles runs move with the files under the directory readied
+// (see prepareRenameLocked) before the listing, and kept locked until the
+// copies and deletes are done: the kernel does not serialize writes and
+// closes of files inside a directory with its rename, and a flush in
+// between would store under an old key, after its copy or before its
+// delete.
+func moveOpenFiles(ctx context.Context, dir *gofs.Inode, move func() syscall.Errno) syscall.Errno {
+	for _, fn := range openFilesUnder(dir) {
+		fn.mu.Lock()
+		defer fn.mu.Unlock()
+		if errno := fn.prepareRenameLocked(ctx); errno != 0 {
+			return errno
+		}
+	}
+	return move()
+}
+
+// moveKeys copies every key under srcP to dstP, then deletes the sources.
+func (d *dirNode) moveKeys(ctx context.Context, srcP, dstP string) syscall.Errno {
 	var keys []string
 	err := d.fsys.b.List(ctx, srcP, "", func(pg objcache.ListPage) error {
 		for _, o := range pg.Objects {
@@ -171,9 +214,6 @@ func (d *dirNode) renameDir(ctx context.Context, name, src, dst string, dstKind 
 			return d.fsys.fail("rename", k, err)
 		}
 	}
-	if child := d.GetChild(name); child != nil {
-		expire(child)
-	}
 	return 0
 }
 
@@ -197,4 +237,34 @@ func expire(in *gofs.Inode) {
 	for _, ch := range in.Children() {
 		expire(ch)
 	}
+}
+
+// openFilesUnder returns the file nodes in the subtree of in, in inode
+// number order: directory renames that lock several of them always take
+// the locks in the same order, so that two overlapping ones cannot
+// deadlock.
+func openFilesUnder(in *gofs.Inode) []*fileNode {
+	type numbered struct {
+		ino uint64
+		fn  *fileNode
+	}
+	var found []numbered
+	var walk func(*gofs.Inode)
+	walk = func(in *gofs.Inode) {
+		for _, ch := range in.Children() {
+			switch n := ch.Operations().(type) {
+			case *fileNode:
+				found = append(found, numbered{ch.StableAttr().Ino, n})
+			case *dirNode:
+				walk(ch)
+			}
+		}
+	}
+	walk(in)
+	slices.SortFunc(found, func(a, b numbered) int { return cmp.Compare(a.ino, b.ino) })
+	files := make([]*fileNode, len(found))
+	for i, f := range found {
+		files[i] = f.fn
+	}
+	return files
 }

@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"syscall"
 	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -131,22 +132,64 @@ func (n *fileNode) uploadToStagingLocked(ctx context.Context) error {
 
 // unlinkUploadLocked ends the upload of a file whose name was removed:
 // what is still in memory stays readable through staging, the rest is
-// dropped; nothing is uploaded.
+// dropped; nothing is uploaded. Once parts were sent, nothing written so
+// far can be read back (S3 cannot read parts of an unfinished upload, and
+// completing it would recreate the removed name): the content becomes a
+// staged file of the same size whose first n.lost bytes read as EIO
+// rather than as zeros, and later writes go on after them.
 func (n *fileNode) unlinkUploadLocked() {
 	if n.up == nil {
 		return
 	}
-	if buf, ok := n.up.Buffered(); ok && len(buf) > 0 {
-		if st, err := n.fsys.getStaging(); err == nil {
-			if sf, err := st.NewFile(); err == nil {
-				if _, err := sf.WriteAt(buf, 0); err == nil {
-					n.staged = sf
-				} else {
-					sf.Close()
+	buf, ok := n.up.Buffered()
+	size := n.up.Size()
+	if st, err := n.fsys.getStaging(); err == nil {
+		if sf, err := st.NewFile(); err == nil {
+			if ok {
+				_, err = sf.WriteAt(buf, 0)
+			} else {
+				err = sf.Truncate(size)
+			}
+			if err == nil {
+				n.staged = sf
+				if !ok {
+					n.lost = size
 				}
+			} else {
+				sf.Close()
 			}
 		}
 	}
+	if !ok {
+		key, _ := nodeKey(n.EmbeddedInode())
+		n.fsys.log.Warn("fs: content of an unlinked file being uploaded is no longer readable", "key", key, "bytes", size)
+	}
 	n.up.Abort()
 	n.up = nil
+}
+
+// prepareRenameLocked readies n for a server-side copy of its key, when
+// it or a directory above it is renamed: local changes are uploaded first
+// so that the copy carries them, and a close racing with the rename finds
+// nothing left to store under the old key. A streaming upload is bound to
+// the key it started with: one still all in memory moves to staging (no
+// request), one whose parts went up is committed under the old key. A
+// created file that never reached the server (pending, or withdrawn after
+// a failed close) has to be stored, or there is nothing to copy. But when
+// staged changes of a file that is on the server fail to upload (as after
+// a close that failed), the rename goes on as on a local filesystem: the
+// copy moves the stored version, and the changes stay staged and dirty,
+// to go up under the new name at the next flush.
+func (n *fileNode) prepareRenameLocked(ctx context.Context) syscall.Errno {
+	if n.up != nil && !n.up.Started() {
+		if err := n.uploadToStagingLocked(ctx); err != nil {
+			key, _ := nodeKey(n.EmbeddedInode())
+			return n.fsys.fail("rename", key, err)
+		}
+	}
+	errno := n.flushLocked(ctx)
+	if errno != 0 && n.up == nil && n.pendingKey == "" && !n.withdrawn {
+		return 0 // logged by flushLocked; see above
+	}
+	return errno
 }
