@@ -30,12 +30,18 @@ vet:
 
 # The whole suite: unit tests with the race detector, then the end-to-end
 # tests on real FUSE mounts against the reference backend, whose ssefs and
-# ssefs-refbackend are race-built too (SSEFS_RACE=1); the memory bound is
-# checked once more with a normal build, since the race runtime's memory
-# would dominate it.
+# ssefs-refbackend are race-built too (SSEFS_RACE=1). The race build does
+# less of the big runs, so they run again with a normal build at full size:
+# the memory bound (the race runtime's memory would dominate it), 1 GiB in
+# and out through faults (its FAULT MATRIX line is printed) and 10,000
+# model operations.
 test: deps vet
 	SSEFS_RACE=1 SSEFS_REQUIRE_AWSCLI=1 SSEFS_REQUIRE_OPENSTACK_CLI=1 $(GO) test -race -timeout 30m ./...
-	$(GO) test -count=1 -run '^TestReadMemoryStaysWithinCacheSize$$' ./test/e2e
+	@log=$$(mktemp); SSEFS_FAULT_BYTES=1G SSEFS_MODEL_OPS=10000 $(GO) test -count=1 -timeout 30m -v \
+		-run '^(TestReadMemoryStaysWithinCacheSize|TestCopyThroughFaults|TestModelRandomOps|TestModelCorpus)$$' \
+		./test/e2e >$$log 2>&1; rc=$$?; \
+	if [ $$rc -eq 0 ]; then grep -E '^(--- |ok)|FAULT MATRIX|peak RSS|model: |hygiene: ' $$log; else cat $$log; fi; \
+	rm -f $$log; exit $$rc
 
 # Real Keystone + Barbican + Ceph RGW from Debian packages on loopback (root):
 # installs them, starts the lab in REALSTACK_DIR, runs test/realstack (the
