@@ -35,18 +35,7 @@ func TestSilentServerDoesNotHang(t *testing.T) {
 			go func() { io.Copy(io.Discard, conn) }() // read forever, answer never
 		}
 	}()
-	pw := filepath.Join(t.TempDir(), "passwd")
-	if err := os.WriteFile(pw, []byte("AKIDTEST:secretsecret\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c, err := NewClient(context.Background(), ClientConfig{
-		Endpoint: "http://" + ln.Addr().String(), Bucket: "b", PasswdFile: pw,
-		MaxAttempts: 2, ResponseTimeout: 300 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := shortTimeoutClient(t, "http://"+ln.Addr().String(), 2)
 	start := time.Now()
 	done := make(chan error, 1)
 	go func() { _, err := c.Head(context.Background(), "k"); done <- err }()
@@ -104,18 +93,7 @@ func TestStalledBodyResumes(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(release) // before srv.Close, which waits for the handler
-	pw := filepath.Join(t.TempDir(), "passwd")
-	if err := os.WriteFile(pw, []byte("AKIDTEST:secretsecret\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c, err := NewClient(context.Background(), ClientConfig{
-		Endpoint: srv.URL, Bucket: "b", PasswdFile: pw, PathStyle: true,
-		MaxAttempts: 3, ResponseTimeout: 300 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := shortTimeoutClient(t, srv.URL, 3)
 	done := make(chan error, 1)
 	var got []byte
 	go func() {
@@ -163,18 +141,7 @@ func TestServerThatStopsReadingDoesNotHang(t *testing.T) {
 			go func() { <-hold; conn.Close() }() // never read, never answer
 		}
 	}()
-	pw := filepath.Join(t.TempDir(), "passwd")
-	if err := os.WriteFile(pw, []byte("AKIDTEST:secretsecret\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c, err := NewClient(context.Background(), ClientConfig{
-		Endpoint: "http://" + ln.Addr().String(), Bucket: "b", PasswdFile: pw,
-		MaxAttempts: 2, ResponseTimeout: 300 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := shortTimeoutClient(t, "http://"+ln.Addr().String(), 2)
 	done := make(chan error, 1)
 	go func() {
 		_, err := c.UploadPart(context.Background(), "k", "upload-id", 1, make([]byte, 64<<20))
@@ -188,4 +155,23 @@ func TestServerThatStopsReadingDoesNotHang(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("a part upload to a server that reads nothing hangs")
 	}
+}
+
+// shortTimeoutClient is a client of endpoint with a 300 ms ResponseTimeout
+// and the given attempts, for tests of servers that stall.
+func shortTimeoutClient(t *testing.T, endpoint string, attempts int) *Client {
+	t.Helper()
+	pw := filepath.Join(t.TempDir(), "passwd")
+	if err := os.WriteFile(pw, []byte("AKIDTEST:secretsecret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewClient(context.Background(), ClientConfig{
+		Endpoint: endpoint, Bucket: "b", PasswdFile: pw, PathStyle: true,
+		MaxAttempts: attempts, ResponseTimeout: 300 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
