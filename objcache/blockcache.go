@@ -273,7 +273,7 @@ func (c *BlockCache) lookup(ctx context.Context, v Version, idx int64, wait bool
 			c.used -= n
 			return blk, nil
 		}
-		buf = make([]byte, n)
+		buf = newDataBuffer(n)
 	}
 	blk := &block{data: buf, progress: make(chan struct{})}
 	blk.refs.Store(2) // the cache's and the caller's

@@ -126,7 +126,7 @@ func (c *Client) uploadParts(ctx context.Context, key, id string, body io.Reader
 			break
 		}
 		n := min(partSize, size-int64(i)*partSize)
-		buf := make([]byte, n)
+		buf := newDataBuffer(n)
 		if _, err := io.ReadFull(body, buf); err != nil {
 			cancel(&RequestError{Op: "put", Key: key, Err: fmt.Errorf("reading the data: %w", err)})
 			<-slots

@@ -32,7 +32,7 @@ func getPartBuffer(size int64) []byte {
 			return (*b)[:0]
 		}
 	}
-	return make([]byte, 0, size)
+	return newDataBuffer(size)[:0]
 }
 
 // putPartBuffer gives back a buffer whose part has been sent (or failed):
