@@ -28,10 +28,12 @@ func (c *attrCache) set(a nodeAttr) {
 // listing is one directory level as the server listed it: child name ->
 // whether it is a directory.
 type listing struct {
+	started  time.Time // when the LIST was sent
 	at       time.Time
 	entries  map[string]bool
 	prefetch *prefetcher     // nil until a lookup follows the listing
 	looked   map[string]bool // children looked up since the listing
+	index    indexState      // the attribute index (attrindex.go)
 }
 
 func (l *listing) fresh(ttl time.Duration) bool {
@@ -60,6 +62,7 @@ func (d *dirNode) noteChild(name string, isDir bool) {
 	defer d.mu.Unlock()
 	if d.list != nil {
 		d.list.entries[name] = isDir
+		d.list.forgetKnown(name)
 		if d.list.prefetch != nil {
 			d.list.prefetch.forget(name)
 		}
@@ -72,6 +75,7 @@ func (d *dirNode) forgetChild(name string) {
 	defer d.mu.Unlock()
 	if d.list != nil {
 		delete(d.list.entries, name)
+		d.list.forgetKnown(name)
 		if d.list.prefetch != nil {
 			d.list.prefetch.forget(name)
 		}

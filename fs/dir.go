@@ -21,6 +21,8 @@ type dirNode struct {
 	mu   sync.Mutex
 	ac   attrCache
 	list *listing
+	// indexed: the directory has had an attribute index (read or saved).
+	indexed bool
 }
 
 var (
@@ -50,6 +52,9 @@ func (d *dirNode) childKey(name string) (string, syscall.Errno) {
 	p, ok := d.prefix()
 	if !ok {
 		return "", syscall.ENOENT
+	}
+	if d.isReserved(name) {
+		return "", syscall.EPERM
 	}
 	return p + name, 0
 }
@@ -88,6 +93,7 @@ func (fsys *filesys) probe(ctx context.Context, d *dirNode, name, key string) (k
 	if !known || !isDir {
 		info, err := fsys.b.Head(ctx, key)
 		if err == nil {
+			d.recordHead(d.currentListing(), name, info)
 			a := fsys.attrFromInfo(info, syscall.S_IFREG)
 			return kindOf(a), a, nil
 		}
@@ -159,15 +165,29 @@ func serverCtx(ctx context.Context) context.Context { return context.WithoutCanc
 // open files keep their state.
 func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	ctx = serverCtx(ctx)
+	if d.isReserved(name) {
+		return nil, syscall.ENOENT
+	}
 	key, errno := d.childKey(name)
 	if errno != 0 {
 		return nil, errno
 	}
-	// A prefetched answer is only for a name without an inode: one we
-	// know may have changed through us since that HEAD was sent.
+	// A prefetched or indexed answer is only for a name without an inode:
+	// one we know may have changed through us since that HEAD was sent.
 	k, a, ok := kindNone, nodeAttr{}, false
-	if d.GetChild(name) == nil {
-		k, a, ok = d.takePrefetched(name)
+	switch child := d.GetChild(name); {
+	case child == nil:
+		if k, a, ok = d.takeKnown(name); !ok {
+			k, a, ok = d.takePrefetched(name)
+		}
+	default:
+		if n, isFile := child.Operations().(*fileNode); isFile {
+			if a, ok := d.knownForNode(name, n); ok {
+				d.lookedUp(name)
+				a.fill(&out.Attr)
+				return child, 0
+			}
+		}
 	}
 	d.lookedUp(name)
 	if !ok {
@@ -312,6 +332,30 @@ func (d *dirNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 	return gofs.NewListDirStream(ents), 0
 }
 
+// addPage adds a page of the listing of prefix p to l, keeping what an
+// earlier page said of a name (pages may overlap, see readListing), and
+// returns the page's last key or prefix.
+func (d *dirNode) addPage(l *listing, p string, pg objcache.ListPage) string {
+	last := ""
+	for _, o := range pg.Objects {
+		last = max(last, o.Key)
+		if name := o.Key[len(p):]; validName(name) && !d.isReserved(name) {
+			l.entries[name] = false // a file wins over a prefix of its name
+			if _, seen := l.index.objs[name]; !seen {
+				l.index.objs[name] = o
+			}
+		}
+	}
+	for _, sub := range pg.Prefixes {
+		last = max(last, sub)
+		name := strings.TrimSuffix(sub[len(p):], "/")
+		if _, isFile := l.entries[name]; validName(name) && !isFile && !d.isReserved(name) {
+			l.entries[name] = true
+		}
+	}
+	return last
+}
+
 // readListing returns the sorted child names and which are directories,
 // from the cache or a new listing.
 func (d *dirNode) readListing(ctx context.Context) ([]string, []bool, syscall.Errno) {
@@ -322,21 +366,44 @@ func (d *dirNode) readListing(ctx context.Context) ([]string, []bool, syscall.Er
 		if !ok {
 			return nil, nil, syscall.ENOENT
 		}
-		l := &listing{entries: map[string]bool{}}
+		l := &listing{started: time.Now(), entries: map[string]bool{}, index: indexState{objs: map[string]objcache.ObjectInfo{}}}
+		// A large directory's attribute index is fetched with the first
+		// page; once it is in, the rest of the listing goes in parallel
+		// pieces cut at its names (see fetchIndex), and the sequential
+		// listing stops where the first piece begins.
+		var fetch *indexFetch
+		cut, stopped := "", false
 		err := d.fsys.b.List(ctx, p, "/", func(pg objcache.ListPage) error {
-			for _, o := range pg.Objects {
-				if name := o.Key[len(p):]; validName(name) {
-					l.entries[name] = false
-				}
+			last := d.addPage(l, p, pg)
+			if fetch == nil && len(pg.Objects) >= indexMinFiles && d.indexWanted() {
+				// Wait for the index before asking for the next page:
+				// that page would be listed again by the pieces.
+				fetch = d.fsys.fetchIndex(ctx, p)
+				cut = <-fetch.cut
 			}
-			for _, sub := range pg.Prefixes {
-				name := strings.TrimSuffix(sub[len(p):], "/")
-				if _, isFile := l.entries[name]; validName(name) && !isFile {
-					l.entries[name] = true
-				}
+			if cut != "" && last >= cut {
+				stopped = true
+				return errStop
 			}
 			return nil
 		})
+		if errors.Is(err, errStop) {
+			err = nil
+		}
+		if err == nil && fetch != nil {
+			load := <-fetch.index
+			if stopped {
+				if err = fetch.rest(func(pg objcache.ListPage) { d.addPage(l, p, pg) }); err != nil {
+					d.fsys.log.Debug("parallel listing failed, listing again in one", "dir", p, "err", err)
+					err = d.fsys.b.List(ctx, p, "/", func(pg objcache.ListPage) error {
+						d.addPage(l, p, pg)
+						return nil
+					})
+				}
+			}
+			fetch.stop()
+			d.useIndex(p, l, load)
+		}
 		if err != nil {
 			return nil, nil, d.fsys.fail("readdir", p, err)
 		}
@@ -417,7 +484,7 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 		return nil, nil, 0, errno
 	}
 	a.fill(&out.Attr)
-	return child, fh, 0, 0
+	return child, fh, openFlags(flags), 0
 }
 
 // Symlink stores the target as the body of an object with S_IFLNK mode.
@@ -491,6 +558,11 @@ func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	}
 	if err := d.fsys.b.Delete(ctx, p); err != nil {
 		return d.fsys.fail("rmdir", p, err)
+	}
+	if child := d.GetChild(name); child != nil {
+		if dn, ok := child.Operations().(*dirNode); ok && dn.hadIndex() {
+			d.fsys.dropIndex(ctx, p)
+		}
 	}
 	d.forgetChild(name)
 	return 0

@@ -78,13 +78,14 @@ func (d *dirNode) startPrefetch(name string) {
 		return
 	}
 	// The entries after name in listing order, then those before it,
-	// leaving out the ones already looked up.
+	// leaving out the ones already looked up and those the attribute
+	// index answers.
 	sorted := l.sortedNames()
 	at, _ := slices.BinarySearch(sorted, name)
 	var names []string
 	var isDir []bool
 	for _, n := range append(sorted[at:], sorted[:at]...) {
-		if n != name && !l.looked[n] {
+		if _, known := l.index.known[n]; n != name && !l.looked[n] && !known {
 			names = append(names, n)
 			isDir = append(isDir, l.entries[n])
 		}
@@ -98,7 +99,7 @@ func (d *dirNode) startPrefetch(name string) {
 	}
 	l.prefetch = pf
 	d.mu.Unlock()
-	go d.runPrefetch(pf, p, names, isDir)
+	go d.runPrefetch(pf, l, p, names, isDir)
 }
 
 // lookedUp records that the kernel has looked name up since the listing,
@@ -115,7 +116,7 @@ func (d *dirNode) lookedUp(name string) {
 }
 
 // runPrefetch feeds the workers, one token per HEAD.
-func (d *dirNode) runPrefetch(pf *prefetcher, prefix string, names []string, isDir []bool) {
+func (d *dirNode) runPrefetch(pf *prefetcher, l *listing, prefix string, names []string, isDir []bool) {
 	fsys := d.fsys
 	work := make(chan int)
 	var wg sync.WaitGroup
@@ -136,7 +137,11 @@ func (d *dirNode) runPrefetch(pf *prefetcher, prefix string, names []string, isD
 				}
 				r.started = true
 				pf.mu.Unlock()
-				r.k, r.a, r.err = fsys.headChild(context.Background(), prefix+names[i], isDir[i])
+				var info objcache.ObjectInfo
+				r.k, r.a, info, r.err = fsys.headChild(context.Background(), prefix+names[i], isDir[i])
+				if r.err == nil && !isDir[i] {
+					d.recordHead(l, names[i], info)
+				}
 				r.at = time.Now()
 				close(r.done)
 			}
@@ -168,6 +173,7 @@ feed:
 	pf.mu.Lock()
 	pf.finished = true
 	pf.mu.Unlock()
+	d.prefetchDone(l)
 }
 
 // isFinished reports whether the prefetcher has sent all it will send.
@@ -180,25 +186,25 @@ func (pf *prefetcher) isFinished() bool {
 // headChild is the HEAD of a listed child: an object, or the marker of a
 // directory that the listing showed as a prefix (so its defaults apply
 // when there is no marker).
-func (fsys *filesys) headChild(ctx context.Context, key string, isDir bool) (kind, nodeAttr, error) {
+func (fsys *filesys) headChild(ctx context.Context, key string, isDir bool) (kind, nodeAttr, objcache.ObjectInfo, error) {
 	if !isDir {
 		info, err := fsys.b.Head(ctx, key)
 		if err != nil {
-			return kindNone, nodeAttr{}, err
+			return kindNone, nodeAttr{}, info, err
 		}
 		a := fsys.attrFromInfo(info, syscall.S_IFREG)
-		return kindOf(a), a, nil
+		return kindOf(a), a, info, nil
 	}
 	info, err := fsys.b.Head(ctx, key+"/")
 	switch {
 	case err == nil:
 		a := fsys.attrFromInfo(info, syscall.S_IFDIR)
 		a.mode = a.mode&^syscall.S_IFMT | syscall.S_IFDIR
-		return kindDir, a, nil
+		return kindDir, a, info, nil
 	case errors.Is(err, objcache.ErrNotFound):
-		return kindDir, fsys.defaultDirAttr(), nil
+		return kindDir, fsys.defaultDirAttr(), info, nil
 	}
-	return kindNone, nodeAttr{}, err
+	return kindNone, nodeAttr{}, info, err
 }
 
 // takePrefetched returns the prefetched attributes of name when a HEAD

@@ -158,6 +158,8 @@ func (d *dirNode) renameDir(ctx context.Context, name, src, dst string, dstKind 
 			return syscall.ENOTEMPTY
 		}
 	}
+	// The indexes of the tree describe objects that the move replaces.
+	defer d.fsys.dropIndexTree(ctx, srcP)
 	child := d.GetChild(name)
 	if child != nil {
 		if errno := moveOpenFiles(ctx, child, func() syscall.Errno { return d.moveKeys(ctx, srcP, dstP) }); errno != 0 {

@@ -41,6 +41,9 @@ type Options struct {
 	// Logger receives failures (with object keys, never key material).
 	// Nil discards them.
 	Logger *slog.Logger
+	// NoAttrIndex turns attribute indexes off (attrindex.go): large
+	// directories then cost a HEAD per file looked up.
+	NoAttrIndex bool
 }
 
 // filesys is the state shared by every node of one mount.
@@ -53,6 +56,8 @@ type filesys struct {
 	mu      sync.Mutex
 	staging *objcache.Staging
 	dirty   map[*fileNode]struct{} // files with staged data not yet uploaded
+
+	background sync.WaitGroup // index saves in flight
 }
 
 // Root is the root directory of a mount. It also flushes what is dirty on
@@ -104,15 +109,16 @@ func Mount(mountpoint string, b objcache.Bucket, opts Options, fuseOpts fuse.Mou
 }
 
 // Mount mounts r on mountpoint with ssefs's FUSE settings (1 MiB writes and
-// readahead, async reads, no locks, no READDIRPLUS so that listing a
-// directory needs no request per entry) on top of fuseOpts.
+// readahead, async reads, no locks, READDIRPLUS answered only from the
+// attribute index so that listing a directory needs no request per entry)
+// on top of fuseOpts.
 func (r *Root) Mount(mountpoint string, fuseOpts fuse.MountOptions) (*fuse.Server, error) {
 	ttl := r.fsys.opts.AttrTTL
 	fuseOpts.MaxWrite = 1 << 20
 	fuseOpts.MaxReadAhead = 1 << 20
 	fuseOpts.SyncRead = false
 	fuseOpts.EnableLocks = false
-	fuseOpts.DisableReadDirPlus = true
+	fuseOpts.DisableReadDirPlus = false
 	if fuseOpts.FsName == "" {
 		fuseOpts.FsName = "ssefs"
 	}

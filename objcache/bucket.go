@@ -44,6 +44,9 @@ type ObjectInfo struct {
 	// Metadata is nil when the info comes from a listing (listings carry no
 	// user metadata); HEAD fills it.
 	Metadata Metadata
+	// ServerTime is the server's clock (its Date header) when it answered
+	// a HEAD; zero otherwise. See Indexable.
+	ServerTime time.Time
 }
 
 // ListPage is one page of a delimited listing.

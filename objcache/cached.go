@@ -186,6 +186,24 @@ func (c *Cached) Delete(ctx context.Context, key string) error {
 // List implements Bucket. Pending objects the server does not list yet
 // come in one more page after the server's.
 func (c *Cached) List(ctx context.Context, prefix, delimiter string, fn func(ListPage) error) error {
+	return c.withPending(prefix, delimiter, fn, func(fn func(ListPage) error) error {
+		return c.Bucket.List(ctx, prefix, delimiter, fn)
+	})
+}
+
+// ListSplit implements SplitLister; pending objects come as in List.
+func (c *Cached) ListSplit(ctx context.Context, prefix, delimiter, after string, splits []string, fn func(ListPage) error) error {
+	return c.withPending(prefix, delimiter, fn, func(fn func(ListPage) error) error {
+		if sl, ok := c.Bucket.(SplitLister); ok {
+			return sl.ListSplit(ctx, prefix, delimiter, after, splits, fn)
+		}
+		return listSplitSequential(ctx, c.Bucket, prefix, delimiter, after, fn)
+	})
+}
+
+// withPending runs list, then gives fn one more page with the pending
+// objects under prefix that list did not show.
+func (c *Cached) withPending(prefix, delimiter string, fn func(ListPage) error, list func(func(ListPage) error) error) error {
 	c.mu.Lock()
 	var extra []string
 	for k := range c.pending {
@@ -195,10 +213,10 @@ func (c *Cached) List(ctx context.Context, prefix, delimiter string, fn func(Lis
 	}
 	c.mu.Unlock()
 	if len(extra) == 0 {
-		return c.Bucket.List(ctx, prefix, delimiter, fn)
+		return list(fn)
 	}
 	seen := map[string]bool{}
-	err := c.Bucket.List(ctx, prefix, delimiter, func(pg ListPage) error {
+	err := list(func(pg ListPage) error {
 		for _, o := range pg.Objects {
 			seen[o.Key] = true
 		}

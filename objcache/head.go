@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/ssefs/ssefs/ssekeys"
 )
@@ -137,7 +140,14 @@ func headInfo(key string, out *s3.HeadObjectOutput) ObjectInfo {
 		LastModified: aws.ToTime(out.LastModified),
 		ContentType:  aws.ToString(out.ContentType),
 		Metadata:     metadataFrom(out.Metadata),
+		ServerTime:   serverTime(out.ResultMetadata),
 	}
+}
+
+// serverTime is the Date of the server's answer, or zero.
+func serverTime(md middleware.Metadata) time.Time {
+	t, _ := awsmiddleware.GetServerTime(md)
+	return t
 }
 
 // metadataFrom returns user metadata with lower-case names, never nil.

@@ -31,43 +31,33 @@ func (c *Client) deleteObject(ctx context.Context, key string) error {
 // prefixes are returned relative to the mount's prefix; the mount prefix's
 // own directory marker is skipped. Sizes are the server's listing sizes.
 func (c *Client) List(ctx context.Context, prefix, delimiter string, fn func(ListPage) error) error {
-	in := &s3.ListObjectsV2Input{
-		Bucket:    aws.String(c.cfg.Bucket),
-		Prefix:    optional(c.fullKey(prefix)),
-		Delimiter: optional(delimiter),
+	return c.listRange(ctx, prefix, delimiter, "", "", fn)
+}
+
+// listPage converts one answer, returning also its last key or common
+// prefix (relative to the mount's prefix, "" when empty).
+func (c *Client) listPage(out *s3.ListObjectsV2Output) (ListPage, string) {
+	var page ListPage
+	last := ""
+	for _, o := range out.Contents {
+		full := aws.ToString(o.Key)
+		rel, ok := strings.CutPrefix(full, c.cfg.Prefix)
+		if !ok || rel == "" {
+			continue // the mount prefix's own marker
+		}
+		page.Objects = append(page.Objects, ObjectInfo{
+			Key:          rel,
+			Size:         aws.ToInt64(o.Size),
+			ETag:         aws.ToString(o.ETag),
+			LastModified: aws.ToTime(o.LastModified),
+		})
+		last = max(last, rel)
 	}
-	for {
-		out, err := c.s3.ListObjectsV2(ctx, in)
-		if err != nil {
-			return mapErr("list", prefix, err)
+	for _, p := range out.CommonPrefixes {
+		if rel, ok := strings.CutPrefix(aws.ToString(p.Prefix), c.cfg.Prefix); ok && rel != "" {
+			page.Prefixes = append(page.Prefixes, rel)
+			last = max(last, rel)
 		}
-		var page ListPage
-		for _, o := range out.Contents {
-			full := aws.ToString(o.Key)
-			rel, ok := strings.CutPrefix(full, c.cfg.Prefix)
-			if !ok || rel == "" {
-				continue // the mount prefix's own marker
-			}
-			page.Objects = append(page.Objects, ObjectInfo{
-				Key:          rel,
-				Size:         aws.ToInt64(o.Size),
-				ETag:         aws.ToString(o.ETag),
-				LastModified: aws.ToTime(o.LastModified),
-			})
-		}
-		for _, p := range out.CommonPrefixes {
-			if rel, ok := strings.CutPrefix(aws.ToString(p.Prefix), c.cfg.Prefix); ok && rel != "" {
-				page.Prefixes = append(page.Prefixes, rel)
-			}
-		}
-		if len(page.Objects) > 0 || len(page.Prefixes) > 0 {
-			if err := fn(page); err != nil {
-				return err
-			}
-		}
-		if !aws.ToBool(out.IsTruncated) || aws.ToString(out.NextContinuationToken) == "" {
-			return nil
-		}
-		in.ContinuationToken = out.NextContinuationToken
 	}
+	return page, last
 }

@@ -37,6 +37,7 @@ type mountOptions struct {
 	DefaultPermissions bool
 	ReadOnly           bool
 	AttrTTL            time.Duration
+	AttrIndex          bool
 	Timeout            time.Duration
 
 	StagingDir   string
@@ -70,6 +71,7 @@ func newMountFlags(o *mountOptions) *pflag.FlagSet {
 	f.BoolVar(&o.DefaultPermissions, "default-permissions", false, "let the kernel check permissions against mode, uid and gid")
 	f.BoolVar(&o.ReadOnly, "read-only", false, "mount read-only (-o ro)")
 	f.DurationVar(&o.AttrTTL, "attr-ttl", time.Second, "how long attributes and listings are cached")
+	f.BoolVar(&o.AttrIndex, "attr-index", true, "keep an encrypted index of file attributes per large directory under .ssefs-attrs/, so ls -l and rsync need no HEAD per file")
 	f.DurationVar(&o.Timeout, "timeout", objcache.DefaultResponseTimeout, "longest wait for a server's answer, or for more of a response body, before a request is retried")
 	f.StringVar(&o.StagingDir, "staging-dir", defaultStagingDir(), "where written data is staged, encrypted with a per-mount key, before upload")
 	o.StagingLimit = 10 << 30

@@ -174,6 +174,8 @@ func serve(cfg *mountConfig, ready *os.File) error {
 		ReadOnly: o.ReadOnly,
 		Staging:  staging,
 		Logger:   log,
+
+		NoAttrIndex: !o.AttrIndex,
 	}
 	fuseOpts := fuse.MountOptions{
 		FsName:        "ssefs#" + cfg.bucket,
@@ -222,6 +224,7 @@ func serve(cfg *mountConfig, ready *os.File) error {
 		unmount(server, cfg.mountpoint, log)
 	}()
 	server.Wait()
+	root.WaitBackground(30 * time.Second) // attribute index saves
 	log.Info("unmounted", "mountpoint", cfg.mountpoint)
 	return nil
 }

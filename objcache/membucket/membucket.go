@@ -157,7 +157,9 @@ func (b *Bucket) Head(ctx context.Context, key string) (objcache.ObjectInfo, err
 	if !ok {
 		return objcache.ObjectInfo{}, notFound(key)
 	}
-	return cloneInfo(o.info), nil
+	info := cloneInfo(o.info)
+	info.ServerTime = time.Now().UTC()
+	return info, nil
 }
 
 // GetRange implements objcache.Bucket. A range starting past the end is an

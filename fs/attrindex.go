@@ -1,0 +1,414 @@
+package fs
+
+import (
+	"context"
+	"syscall"
+	"time"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/ssefs/ssefs/objcache"
+)
+
+// Attribute indexes (objcache/attrindex.go) spare the HEAD per file that
+// `ls -l`, rsync or a backup tool cost in a large directory. When a listing
+// shows at least indexMinFiles files, the directory's index is read with
+// it; the files it matches get their attributes without a HEAD, handed to
+// the kernel with the directory entries themselves (READDIRPLUS), so the
+// stat calls that follow cost no request at all. When the HEADs of a
+// listing have taught us what the index lacked, the index is saved again
+// in the background.
+
+const (
+	// indexMinFiles is the number of files from which a directory is
+	// worth an index: below it, its HEADs cost little.
+	indexMinFiles = 64
+	// indexMinNew is how many new answers make a partly looked-up
+	// directory's index worth saving again once its prefetcher stops.
+	indexMinNew = 32
+	// indexSaveTimeout bounds one save.
+	indexSaveTimeout = time.Minute
+)
+
+// reservedRootName is the root-level name of the attribute indexes' prefix;
+// the filesystem does not show it and refuses to create it.
+var reservedRootName = objcache.AttrIndexPrefix[:len(objcache.AttrIndexPrefix)-1]
+
+// isReserved reports whether name is hidden in d.
+func (d *dirNode) isReserved(name string) bool {
+	return name == reservedRootName && d.IsRoot()
+}
+
+// indexState is what a listing knows of its directory's attribute index.
+type indexState struct {
+	objs  map[string]objcache.ObjectInfo // files as listed
+	known map[string]objcache.ObjectInfo // HEAD answers from the index, matching the listing
+	heads map[string]objcache.ObjectInfo // new indexable HEAD answers
+	saved bool                           // a save was started for this listing
+}
+
+// indexWanted reports whether listings of d use attribute indexes.
+func (d *dirNode) indexWanted() bool { return !d.fsys.opts.NoAttrIndex }
+
+// indexLoad is the outcome of reading an index.
+type indexLoad struct {
+	ix  *objcache.AttrIndex
+	err error
+}
+
+// listSplitEvery is how many names of the index go to one piece of a
+// parallel listing: a little under the 1000 entries of a listing page, so
+// that a piece takes one request even from a server that reports a page
+// of exactly 1000 as truncated.
+const listSplitEvery = 990
+
+// indexFetch reads a directory's index in the background, then lists the
+// rest of the directory in parallel pieces cut at the index's names.
+type indexFetch struct {
+	index  chan indexLoad // the index, sent once
+	cut    chan string    // where the pieces begin ("" for no pieces), sent once
+	pieces chan piecesResult
+	cancel context.CancelFunc
+}
+
+type piecesResult struct {
+	pages []objcache.ListPage
+	err   error
+}
+
+// fetchIndex starts reading the index of the directory with prefix p: it
+// is started with the first page of a listing that shows enough files, and
+// read while the next pages come.
+func (fsys *filesys) fetchIndex(ctx context.Context, p string) *indexFetch {
+	ctx, cancel := context.WithCancel(ctx)
+	f := &indexFetch{index: make(chan indexLoad, 1), cut: make(chan string, 1), pieces: make(chan piecesResult, 1), cancel: cancel}
+	go func() {
+		ix, err := objcache.LoadAttrIndex(ctx, fsys.b, p)
+		f.index <- indexLoad{ix, err}
+		sl, ok := fsys.b.(objcache.SplitLister)
+		var cuts []string
+		if err == nil && ok {
+			cuts = ix.Cuts(p, listSplitEvery)
+		}
+		if len(cuts) == 0 {
+			f.cut <- ""
+			return
+		}
+		f.cut <- cuts[0]
+		var res piecesResult
+		res.err = sl.ListSplit(ctx, p, "/", cuts[0], cuts[1:], func(pg objcache.ListPage) error {
+			res.pages = append(res.pages, pg)
+			return nil
+		})
+		f.pieces <- res
+	}()
+	return f
+}
+
+// rest gives add the pages of the pieces after the cut, once all are in.
+func (f *indexFetch) rest(add func(objcache.ListPage)) error {
+	res := <-f.pieces
+	if res.err != nil {
+		return res.err
+	}
+	for _, pg := range res.pages {
+		add(pg)
+	}
+	return nil
+}
+
+// stop cancels what is left of the fetch.
+func (f *indexFetch) stop() { f.cancel() }
+
+// useIndex takes into l's state the entries of a fetched index that match
+// the listing (d.mu held). Any failure means no index: it is only a hint.
+func (d *dirNode) useIndex(p string, l *listing, load indexLoad) {
+	ix, err := load.ix, load.err
+	if err != nil {
+		d.fsys.log.Debug("no attribute index used", "dir", p, "err", err)
+		return
+	}
+	d.indexed = true
+	l.index.known = make(map[string]objcache.ObjectInfo, ix.Len())
+	for name, o := range l.index.objs {
+		if info, ok := ix.Match(name, o); ok {
+			l.index.known[name] = info
+		}
+	}
+	d.fsys.log.Debug("attribute index read", "dir", p, "entries", ix.Len(), "matching", len(l.index.known), "files", len(l.index.objs))
+}
+
+// takeKnown returns the attributes of name from the fresh listing's index,
+// for a name without an inode.
+func (d *dirNode) takeKnown(name string) (kind, nodeAttr, bool) {
+	k, a, _, ok := d.known(name)
+	return k, a, ok
+}
+
+// known returns the attributes of name from the fresh listing's index and
+// when that listing was started.
+func (d *dirNode) known(name string) (kind, nodeAttr, time.Time, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	l := d.list
+	if !l.fresh(d.fsys.opts.AttrTTL) || l.index.known == nil {
+		return kindNone, nodeAttr{}, time.Time{}, false
+	}
+	info, ok := l.index.known[name]
+	if !ok {
+		return kindNone, nodeAttr{}, time.Time{}, false
+	}
+	a := d.fsys.attrFromInfo(info, syscall.S_IFREG)
+	return kindOf(a), a, l.started, true
+}
+
+// knownForNode returns the index's attributes of name for its existing
+// file node n, when they are not older than what n knows: the listing
+// they were matched against was started after n's attributes were last
+// set, so it shows every change made through this mount before. What n
+// shows then is n.serverAttr's answer (local content stays authoritative).
+func (d *dirNode) knownForNode(name string, n *fileNode) (nodeAttr, bool) {
+	k, a, started, ok := d.known(name)
+	if !ok || k != kindFile {
+		return nodeAttr{}, false
+	}
+	n.mu.Lock()
+	at := n.ac.at
+	n.mu.Unlock()
+	if !at.Before(started) {
+		return nodeAttr{}, false
+	}
+	return n.serverAttr(a), true
+}
+
+// currentListing returns d's cached listing, fresh or not (nil if none).
+func (d *dirNode) currentListing() *listing {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.list
+}
+
+// forgetKnown drops what the index said of name: we changed it.
+func (l *listing) forgetKnown(name string) {
+	delete(l.index.known, name)
+	delete(l.index.heads, name)
+	delete(l.index.objs, name)
+}
+
+// recordHead keeps a HEAD answer for a file of listing l, and saves the
+// index once every file of the listing is known.
+func (d *dirNode) recordHead(l *listing, name string, info objcache.ObjectInfo) {
+	if l == nil || !d.indexWanted() || !objcache.Indexable(info) {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	o, ok := l.index.objs[name]
+	if !ok || o.ETag != info.ETag || o.Size != info.Size {
+		return // not the version listed
+	}
+	if _, ok := l.index.known[name]; ok {
+		return
+	}
+	if l.index.heads == nil {
+		l.index.heads = map[string]objcache.ObjectInfo{}
+	}
+	l.index.heads[name] = info
+	if len(l.index.known)+len(l.index.heads) == len(l.index.objs) {
+		d.saveIndexLocked(l)
+	}
+}
+
+// prefetchDone saves the index when the prefetcher of l stopped having
+// learnt enough that the index lacked.
+func (d *dirNode) prefetchDone(l *listing) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(l.index.heads) >= indexMinNew {
+		d.saveIndexLocked(l)
+	}
+}
+
+// saveIndexLocked starts saving l's index in the background (d.mu held):
+// the entries that still match plus the new answers.
+func (d *dirNode) saveIndexLocked(l *listing) {
+	if l.index.saved || len(l.index.heads) == 0 || len(l.index.objs) < indexMinFiles || !d.indexWanted() {
+		return
+	}
+	p, ok := d.prefix()
+	if !ok {
+		return
+	}
+	l.index.saved = true
+	d.indexed = true
+	infos := make(map[string]objcache.ObjectInfo, len(l.index.known)+len(l.index.heads))
+	for name, info := range l.index.known {
+		infos[name] = info
+	}
+	for name, info := range l.index.heads {
+		infos[name] = info
+	}
+	fsys := d.fsys
+	fsys.background.Add(1)
+	go func() {
+		defer fsys.background.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), indexSaveTimeout)
+		defer cancel()
+		n, err := objcache.SaveAttrIndex(ctx, fsys.b, p, infos)
+		if err != nil {
+			fsys.log.Debug("attribute index not saved", "dir", p, "err", err)
+			return
+		}
+		fsys.log.Debug("attribute index saved", "dir", p, "entries", n)
+	}()
+}
+
+// dropIndex deletes the index of the directory with prefix p, which was
+// removed or renamed; best effort, as the index is only a hint.
+func (fsys *filesys) dropIndex(ctx context.Context, p string) {
+	if fsys.opts.NoAttrIndex {
+		return
+	}
+	if err := fsys.b.Delete(ctx, objcache.AttrIndexKey(p)); err != nil {
+		fsys.log.Debug("attribute index not deleted", "dir", p, "err", err)
+	}
+}
+
+// dropIndexTree deletes the indexes of the directory with prefix p and of
+// every directory under it; best effort.
+func (fsys *filesys) dropIndexTree(ctx context.Context, p string) {
+	if fsys.opts.NoAttrIndex {
+		return
+	}
+	var keys []string
+	err := fsys.b.List(ctx, objcache.AttrIndexPrefix+p, "", func(pg objcache.ListPage) error {
+		for _, o := range pg.Objects {
+			keys = append(keys, o.Key)
+		}
+		return nil
+	})
+	for _, k := range keys {
+		if err == nil {
+			err = fsys.b.Delete(ctx, k)
+		}
+	}
+	if err != nil {
+		fsys.log.Debug("attribute indexes not deleted", "dir", p, "err", err)
+	}
+}
+
+// hadIndex reports whether d has had an attribute index.
+func (d *dirNode) hadIndex() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.indexed
+}
+
+// WaitBackground waits up to timeout for background work (index saves) to
+// finish; call it after the filesystem is unmounted.
+func (r *Root) WaitBackground(timeout time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		r.fsys.background.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+	}
+}
+
+// dirHandle is an open directory. It answers READDIRPLUS's lookups only
+// for names whose attributes are at hand without a request (from the
+// attribute index); the kernel looks the others up itself when it needs
+// them, so `ls` and `find` still cost no HEAD.
+type dirHandle struct {
+	d    *dirNode
+	ents []fuse.DirEntry
+	pos  int
+	read bool
+}
+
+var (
+	_ gofs.NodeOpendirHandler = (*dirNode)(nil)
+	_ gofs.FileReaddirenter   = (*dirHandle)(nil)
+	_ gofs.FileSeekdirer      = (*dirHandle)(nil)
+	_ gofs.FileLookuper       = (*dirHandle)(nil)
+)
+
+// OpendirHandle opens d for reading; the listing is taken on the first read.
+func (d *dirNode) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	return &dirHandle{d: d}, 0, 0
+}
+
+func (h *dirHandle) load(ctx context.Context) syscall.Errno {
+	if h.read {
+		return 0
+	}
+	names, dirs, errno := h.d.readListing(serverCtx(ctx))
+	if errno != 0 {
+		return errno
+	}
+	h.ents = make([]fuse.DirEntry, 0, len(names))
+	for i, name := range names {
+		mode := uint32(syscall.S_IFREG)
+		if dirs[i] {
+			mode = syscall.S_IFDIR
+		}
+		h.ents = append(h.ents, fuse.DirEntry{Name: name, Mode: mode, Off: uint64(i + 1)})
+	}
+	h.read = true
+	return 0
+}
+
+// Readdirent returns the next entry, or nil at the end.
+func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
+	if errno := h.load(ctx); errno != 0 {
+		return nil, errno
+	}
+	if h.pos >= len(h.ents) {
+		return nil, 0
+	}
+	e := h.ents[h.pos]
+	h.pos++
+	return &e, 0
+}
+
+// Seekdir moves to the entry after offset off (0: the start, which lists
+// the directory again).
+func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
+	if off == 0 {
+		h.read, h.ents, h.pos = false, nil, 0
+		return 0
+	}
+	if errno := h.load(ctx); errno != 0 {
+		return errno
+	}
+	h.pos = min(int(off), len(h.ents))
+	return 0
+}
+
+// Lookup answers READDIRPLUS for name when the attribute index knows it and
+// it has no inode yet, or a file inode that knows no later state (see
+// knownForNode); otherwise it gives no attributes (ENOENT here makes
+// go-fuse send a zero node id, which the kernel takes as "none given", not
+// as a negative entry).
+func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	d := h.d
+	if child := d.GetChild(name); child != nil {
+		if n, ok := child.Operations().(*fileNode); ok {
+			if a, ok := d.knownForNode(name, n); ok {
+				a.fill(&out.Attr)
+				return child, 0
+			}
+		}
+		return nil, syscall.ENOENT
+	}
+	k, a, ok := d.takeKnown(name)
+	if !ok || k != kindFile && k != kindSymlink {
+		return nil, syscall.ENOENT
+	}
+	a.fill(&out.Attr)
+	return d.newChild(serverCtx(ctx), k, a), 0
+}
