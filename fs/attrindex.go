@@ -51,11 +51,9 @@ type indexState struct {
 // indexWanted reports whether listings of d use attribute indexes.
 func (d *dirNode) indexWanted() bool { return !d.fsys.opts.NoAttrIndex }
 
-// indexLoad is the outcome of reading an index.
-type indexLoad struct {
-	ix  *objcache.AttrIndex
-	err error
-}
+// firstPageKeys is the size of a listing's first page: small, so that a
+// large directory's index is asked for early.
+const firstPageKeys = 100
 
 // listSplitEvery is how many names of the index go to one piece of a
 // parallel listing: a little under the 1000 entries of a listing page, so
@@ -63,72 +61,45 @@ type indexLoad struct {
 // of exactly 1000 as truncated.
 const listSplitEvery = 990
 
-// indexFetch reads a directory's index in the background, then lists the
-// rest of the directory in parallel pieces cut at the index's names.
-type indexFetch struct {
-	index  chan indexLoad // the index, sent once
-	cut    chan string    // where the pieces begin ("" for no pieces), sent once
-	pieces chan piecesResult
-	cancel context.CancelFunc
-}
-
-type piecesResult struct {
-	pages []objcache.ListPage
-	err   error
-}
-
-// fetchIndex starts reading the index of the directory with prefix p: it
-// is started with the first page of a listing that shows enough files, and
-// read while the next pages come.
-func (fsys *filesys) fetchIndex(ctx context.Context, p string) *indexFetch {
-	ctx, cancel := context.WithCancel(ctx)
-	f := &indexFetch{index: make(chan indexLoad, 1), cut: make(chan string, 1), pieces: make(chan piecesResult, 1), cancel: cancel}
-	go func() {
-		ix, err := objcache.LoadAttrIndex(ctx, fsys.b, p)
-		f.index <- indexLoad{ix, err}
-		sl, ok := fsys.b.(objcache.SplitLister)
+// listIndexed lists the directory with prefix p into l. A first short
+// page tells whether the directory is large; if so its attribute index is
+// read, and the rest of the listing goes in parallel pieces cut at the
+// index's names. Whatever the index says, every entry is listed.
+func (d *dirNode) listIndexed(ctx context.Context, sl objcache.SplitLister, p string, l *listing) error {
+	pg, more, err := sl.ListFirst(ctx, p, "/", firstPageKeys)
+	if err != nil {
+		return err
+	}
+	last := d.addPage(l, p, pg)
+	var ix *objcache.AttrIndex
+	if len(pg.Objects) >= indexMinFiles {
+		if ix, err = objcache.LoadAttrIndex(ctx, d.fsys.b, p); err != nil {
+			d.fsys.log.Debug("no attribute index used", "dir", p, "err", err)
+			ix = nil
+		}
+	}
+	if more {
 		var cuts []string
-		if err == nil && ok {
-			cuts = ix.Cuts(p, listSplitEvery)
+		if ix != nil {
+			cuts = ix.Cuts(p, last, listSplitEvery)
 		}
-		if len(cuts) == 0 {
-			f.cut <- ""
-			return
-		}
-		f.cut <- cuts[0]
-		var res piecesResult
-		res.err = sl.ListSplit(ctx, p, "/", cuts[0], cuts[1:], func(pg objcache.ListPage) error {
-			res.pages = append(res.pages, pg)
+		err = sl.ListSplit(ctx, p, "/", last, cuts, func(pg objcache.ListPage) error {
+			d.addPage(l, p, pg)
 			return nil
 		})
-		f.pieces <- res
-	}()
-	return f
-}
-
-// rest gives add the pages of the pieces after the cut, once all are in.
-func (f *indexFetch) rest(add func(objcache.ListPage)) error {
-	res := <-f.pieces
-	if res.err != nil {
-		return res.err
+		if err != nil {
+			return err
+		}
 	}
-	for _, pg := range res.pages {
-		add(pg)
+	if ix != nil {
+		d.useIndex(p, l, ix)
 	}
 	return nil
 }
 
-// stop cancels what is left of the fetch.
-func (f *indexFetch) stop() { f.cancel() }
-
-// useIndex takes into l's state the entries of a fetched index that match
-// the listing (d.mu held). Any failure means no index: it is only a hint.
-func (d *dirNode) useIndex(p string, l *listing, load indexLoad) {
-	ix, err := load.ix, load.err
-	if err != nil {
-		d.fsys.log.Debug("no attribute index used", "dir", p, "err", err)
-		return
-	}
+// useIndex takes into l's state the entries of the index that match the
+// listing (d.mu held).
+func (d *dirNode) useIndex(p string, l *listing, ix *objcache.AttrIndex) {
 	d.indexed = true
 	l.index.known = make(map[string]objcache.ObjectInfo, ix.Len())
 	for name, o := range l.index.objs {

@@ -367,42 +367,14 @@ func (d *dirNode) readListing(ctx context.Context) ([]string, []bool, syscall.Er
 			return nil, nil, syscall.ENOENT
 		}
 		l := &listing{started: time.Now(), entries: map[string]bool{}, index: indexState{objs: map[string]objcache.ObjectInfo{}}}
-		// A large directory's attribute index is fetched with the first
-		// page; once it is in, the rest of the listing goes in parallel
-		// pieces cut at its names (see fetchIndex), and the sequential
-		// listing stops where the first piece begins.
-		var fetch *indexFetch
-		cut, stopped := "", false
-		err := d.fsys.b.List(ctx, p, "/", func(pg objcache.ListPage) error {
-			last := d.addPage(l, p, pg)
-			if fetch == nil && len(pg.Objects) >= indexMinFiles && d.indexWanted() {
-				// Wait for the index before asking for the next page:
-				// that page would be listed again by the pieces.
-				fetch = d.fsys.fetchIndex(ctx, p)
-				cut = <-fetch.cut
-			}
-			if cut != "" && last >= cut {
-				stopped = true
-				return errStop
-			}
-			return nil
-		})
-		if errors.Is(err, errStop) {
-			err = nil
-		}
-		if err == nil && fetch != nil {
-			load := <-fetch.index
-			if stopped {
-				if err = fetch.rest(func(pg objcache.ListPage) { d.addPage(l, p, pg) }); err != nil {
-					d.fsys.log.Debug("parallel listing failed, listing again in one", "dir", p, "err", err)
-					err = d.fsys.b.List(ctx, p, "/", func(pg objcache.ListPage) error {
-						d.addPage(l, p, pg)
-						return nil
-					})
-				}
-			}
-			fetch.stop()
-			d.useIndex(p, l, load)
+		var err error
+		if sl, ok := d.fsys.b.(objcache.SplitLister); ok && d.indexWanted() {
+			err = d.listIndexed(ctx, sl, p, l)
+		} else {
+			err = d.fsys.b.List(ctx, p, "/", func(pg objcache.ListPage) error {
+				d.addPage(l, p, pg)
+				return nil
+			})
 		}
 		if err != nil {
 			return nil, nil, d.fsys.fail("readdir", p, err)

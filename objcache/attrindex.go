@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"slices"
 	"time"
 )
@@ -225,11 +224,18 @@ func (ix *AttrIndex) Match(name string, listed ObjectInfo) (ObjectInfo, bool) {
 		ContentType: e.ContentType, Metadata: e.Metadata, ServerTime: time.Unix(e.Answered, 0)}, true
 }
 
-// Cuts returns every n-th of the index's names in key order, as keys
-// under dir, leaving out the last name: where to cut a listing of dir
-// into pieces of about n entries (SplitLister).
-func (ix *AttrIndex) Cuts(dir string, n int) []string {
-	names := slices.Sorted(maps.Keys(ix.entries))
+// Cuts returns every n-th of the index's names after the key after, in
+// key order, as keys under dir, leaving out the last name: where to cut
+// the rest of a listing of dir into pieces of about n entries
+// (SplitLister).
+func (ix *AttrIndex) Cuts(dir, after string, n int) []string {
+	var names []string
+	for name := range ix.entries {
+		if dir+name > after {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
 	var cuts []string
 	for i := n - 1; i < len(names)-1; i += n {
 		cuts = append(cuts, dir+names[i])

@@ -191,6 +191,27 @@ func (c *Cached) List(ctx context.Context, prefix, delimiter string, fn func(Lis
 	})
 }
 
+// ListFirst implements SplitLister. Pending objects come with the page
+// when it is the whole listing, else after the rest (ListSplit). Over a
+// bucket that cannot split, the first page is the whole listing.
+func (c *Cached) ListFirst(ctx context.Context, prefix, delimiter string, max int) (ListPage, bool, error) {
+	list := func(fn func(ListPage) error) error { return c.Bucket.List(ctx, prefix, delimiter, fn) }
+	if sl, ok := c.Bucket.(SplitLister); ok {
+		pg, more, err := sl.ListFirst(ctx, prefix, delimiter, max)
+		if err != nil || more {
+			return pg, more, err
+		}
+		list = func(fn func(ListPage) error) error { return fn(pg) }
+	}
+	var page ListPage
+	err := c.withPending(prefix, delimiter, func(pg ListPage) error {
+		page.Objects = append(page.Objects, pg.Objects...)
+		page.Prefixes = append(page.Prefixes, pg.Prefixes...)
+		return nil
+	}, list)
+	return page, false, err
+}
+
 // ListSplit implements SplitLister; pending objects come as in List.
 func (c *Cached) ListSplit(ctx context.Context, prefix, delimiter, after string, splits []string, fn func(ListPage) error) error {
 	return c.withPending(prefix, delimiter, fn, func(fn func(ListPage) error) error {

@@ -20,19 +20,39 @@ import (
 // SplitLister is implemented by buckets that can list a key range in
 // parallel pieces.
 type SplitLister interface {
+	// ListFirst returns the first page of a listing, of at most max
+	// entries, and whether more follow (the rest can be had with
+	// ListSplit after the page's last entry).
+	ListFirst(ctx context.Context, prefix, delimiter string, max int) (ListPage, bool, error)
+
 	// ListSplit lists like List, but only the keys (and common prefixes)
 	// after the key after ("" for all), in len(splits)+1 pieces listed at
 	// once: (after, splits[0]], (splits[0], splits[1]], ... (splits[n-1],
-	// end). splits must be sorted and after after. fn sees the pages in
-	// key order, once all pieces are in.
+	// end). splits must be sorted and after after. fn is called for each
+	// page as it comes, one call at a time, in no particular order.
 	ListSplit(ctx context.Context, prefix, delimiter, after string, splits []string, fn func(ListPage) error) error
+}
+
+// ListFirst implements SplitLister.
+func (c *Client) ListFirst(ctx context.Context, prefix, delimiter string, max int) (ListPage, bool, error) {
+	out, err := c.s3.ListObjectsV2(ctx, &s3.ListObjectsV2Input{
+		Bucket:    aws.String(c.cfg.Bucket),
+		Prefix:    optional(c.fullKey(prefix)),
+		Delimiter: optional(delimiter),
+		MaxKeys:   aws.Int32(int32(max)),
+	})
+	if err != nil {
+		return ListPage{}, false, mapErr("list", prefix, err)
+	}
+	page, _ := c.listPage(out)
+	return page, aws.ToBool(out.IsTruncated) && aws.ToString(out.NextContinuationToken) != "", nil
 }
 
 // ListSplit implements SplitLister.
 func (c *Client) ListSplit(ctx context.Context, prefix, delimiter, after string, splits []string, fn func(ListPage) error) error {
 	bounds := append([]string{after}, splits...)
-	pieces := make([][]ListPage, len(bounds))
 	errs := make([]error, len(bounds))
+	var fnMu sync.Mutex
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -45,8 +65,9 @@ func (c *Client) ListSplit(ctx context.Context, prefix, delimiter, after string,
 		go func() {
 			defer wg.Done()
 			errs[i] = c.listRange(ctx, prefix, delimiter, from, upto, func(pg ListPage) error {
-				pieces[i] = append(pieces[i], pg)
-				return nil
+				fnMu.Lock()
+				defer fnMu.Unlock()
+				return fn(pg)
 			})
 			if errs[i] != nil {
 				cancel()
@@ -61,13 +82,6 @@ func (c *Client) ListSplit(ctx context.Context, prefix, delimiter, after string,
 			}
 		}
 		return err
-	}
-	for _, piece := range pieces {
-		for _, pg := range piece {
-			if err := fn(pg); err != nil {
-				return err
-			}
-		}
 	}
 	return nil
 }

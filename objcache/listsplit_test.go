@@ -46,6 +46,26 @@ func TestListSplitListsExactlyOnce(t *testing.T) {
 		if len(want) != 2100+3 {
 			t.Fatalf("listing has %d entries, want 2103", len(want))
 		}
+		// A first page, then the rest after its last entry, through the
+		// same Cached layer the filesystem uses.
+		cached, err := objcache.NewCached(c, objcache.CacheConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, more, err := cached.ListFirst(ctx, "dir/", "/", 100)
+		if err != nil || !more || len(first.Objects) != 100 {
+			t.Fatalf("first page: %d objects, more %v, %v; want 100, true", len(first.Objects), more, err)
+		}
+		lastKey := first.Objects[len(first.Objects)-1].Key
+		got, err := pageKeys(func(fn func(objcache.ListPage) error) error {
+			if err := fn(first); err != nil {
+				return err
+			}
+			return cached.ListSplit(ctx, "dir/", "/", lastKey, []string{"dir/d0700", "dir/d1400"}, fn)
+		})
+		if err != nil || !slices.Equal(got, want) {
+			t.Fatalf("first page and split rest: %d entries (%v), want %d; first difference at %s", len(got), err, len(want), firstDiff(got, want))
+		}
 		cases := []struct {
 			after  string
 			splits []string
