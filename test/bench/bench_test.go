@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -85,18 +86,22 @@ func TestBench(t *testing.T) {
 	res := newResults()
 	t.Logf("direct SDK: %d MiB object, %d parts of %d MiB / ranges of %d MiB, %d in flight", cfg.size>>20, cfg.size/sdkPartSize, sdkPartSize>>20, sdkRangeSize>>20, sdkParallel)
 	for range cfg.runs {
+		settle()
 		start := time.Now()
 		must(t, s.putParallel(ctx, "big", data, cfg.size))
 		res.add("sdk", rowWrite, mbps(cfg.size, time.Since(start)))
+		settle()
 		start = time.Now()
 		must(t, s.getParallel(ctx, "big", cfg.size))
 		res.add("sdk", rowCold, mbps(cfg.size, time.Since(start)))
 		if cfg.quick {
 			continue
 		}
+		settle()
 		ops, err := s.randomGets(ctx, "big", cfg.size, cfg.randomOps)
 		must(t, err)
 		res.add("sdk", rowRandom, ops)
+		settle()
 		ops, err = s.putSmall(ctx, "sdk-small/", cfg.smallFiles)
 		must(t, err)
 		res.add("sdk", rowSmall, ops)
@@ -106,6 +111,7 @@ func TestBench(t *testing.T) {
 		must(t, s.fill(ctx, "ls/", cfg.listFiles))
 	}
 	for range cfg.runs * btoi(!cfg.quick) {
+		settle()
 		start := time.Now()
 		n, err := s.list(ctx, "ls/")
 		must(t, err)
@@ -153,6 +159,15 @@ func TestBench(t *testing.T) {
 
 }
 
+// settle writes back what earlier steps left dirty in the page cache (the
+// backend's files above all) and lets the machine calm down, so that a
+// figure does not pay for the writeback of the step before it (the cold
+// read comes right after the SDK's gigabytes of writes).
+func settle() {
+	syscall.Sync()
+	time.Sleep(time.Second)
+}
+
 func readPattern(t *testing.T, path string) []byte {
 	data, err := os.ReadFile(path)
 	must(t, err)
@@ -179,6 +194,7 @@ func runWorkloads(t *testing.T, fs fsUnderTest, cfg config, res *results) {
 	}
 	throughput := func(fn func() error) func() (float64, error) {
 		return func() (float64, error) {
+			settle()
 			start := time.Now()
 			err := fn()
 			return mbps(cfg.size, time.Since(start)), err
@@ -205,6 +221,7 @@ func runWorkloads(t *testing.T, fs fsUnderTest, cfg config, res *results) {
 				return 0, err
 			}
 			body := make([]byte, 4096)
+			settle()
 			start := time.Now()
 			for i := range cfg.smallFiles {
 				if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%05d", i)), body, 0o644); err != nil {
@@ -218,9 +235,11 @@ func runWorkloads(t *testing.T, fs fsUnderTest, cfg config, res *results) {
 
 		// Random reads and ls -l on fresh mounts: nothing cached.
 		mnt = fs.mount(t)
+		settle()
 		step(rowRandom, func() (float64, error) { return randomReads(filepath.Join(mnt, "big"), cfg.size, cfg.randomOps) })
 		fs.unmount(t)
 		mnt = fs.mount(t)
+		settle()
 		step(rowList, func() (float64, error) {
 			start := time.Now()
 			out, err := shell(`ls -l "$1" | wc -l`, filepath.Join(mnt, "ls"))
