@@ -51,6 +51,10 @@ type indexState struct {
 // indexWanted reports whether listings of d use attribute indexes.
 func (d *dirNode) indexWanted() bool { return !d.fsys.opts.NoAttrIndex }
 
+// indexSaved reports whether d's index is kept up to date: not on a
+// read-only mount, which writes nothing.
+func (d *dirNode) indexSaved() bool { return d.indexWanted() && !d.fsys.opts.ReadOnly }
+
 // firstPageKeys is the size of a listing's first page: small, so that a
 // large directory's index is asked for early.
 const firstPageKeys = 100
@@ -170,7 +174,7 @@ func (l *listing) forgetKnown(name string) {
 // recordHead keeps a HEAD answer for a file of listing l, and saves the
 // index once every file of the listing is known.
 func (d *dirNode) recordHead(l *listing, name string, info objcache.ObjectInfo) {
-	if l == nil || !d.indexWanted() || !objcache.Indexable(info) {
+	if l == nil || !d.indexSaved() || !objcache.Indexable(info) {
 		return
 	}
 	d.mu.Lock()
@@ -204,7 +208,7 @@ func (d *dirNode) prefetchDone(l *listing) {
 // saveIndexLocked starts saving l's index in the background (d.mu held):
 // the entries that still match plus the new answers.
 func (d *dirNode) saveIndexLocked(l *listing) {
-	if l.index.saved || len(l.index.heads) == 0 || len(l.index.objs) < indexMinFiles || !d.indexWanted() {
+	if l.index.saved || len(l.index.heads) == 0 || len(l.index.objs) < indexMinFiles || !d.indexSaved() {
 		return
 	}
 	p, ok := d.prefix()

@@ -661,6 +661,28 @@ func TestAttrIndexOff(t *testing.T) {
 	}
 }
 
+// TestAttrIndexReadOnlyWritesNothing: a read-only mount reads and uses
+// indexes but never saves one, even when its HEADs would make one.
+func TestAttrIndexReadOnlyWritesNothing(t *testing.T) {
+	b := testenv.StartBackend(t, "aws")
+	b.CreateBucket(t, "rdonly")
+	e := newSSECKey(t)
+	want := map[string]fileWant{}
+	m := testenv.MountBucket(t, b, "rdonly", e.mountArgs()...)
+	populateDir(t, m, "d", indexFiles, want)
+	unmountAndWait(t, m)
+	time.Sleep(indexSettleWait) // the documented settle: a read-write mount would now save an index
+	m = testenv.MountBucket(t, b, "rdonly", append(e.mountArgs(), "--read-only")...)
+	checkStats(t, "read-only", longListing(t, m, "d"), "d", want)
+	log := unmountAndWait(t, m)
+	if keys := listKeys(t, b, "rdonly", ".ssefs-attrs"); len(keys) != 0 {
+		t.Errorf("a read-only mount left %v in the bucket", keys)
+	}
+	if puts := s3Requests(log, "rdonly", "PUT"); len(puts) != 0 {
+		t.Errorf("a read-only mount sent PUTs: %v", puts)
+	}
+}
+
 // TestAttrIndexDroppedWithDir: `mv d d2` deletes the indexes of d and of
 // the directories under it (not those of others), and `rm -rf r` the index
 // of r; the moved files keep their attributes.
