@@ -29,7 +29,6 @@ var (
 	_ gofs.NodeLookuper  = (*dirNode)(nil)
 	_ gofs.NodeGetattrer = (*dirNode)(nil)
 	_ gofs.NodeSetattrer = (*dirNode)(nil)
-	_ gofs.NodeReaddirer = (*dirNode)(nil)
 	_ gofs.NodeMkdirer   = (*dirNode)(nil)
 	_ gofs.NodeCreater   = (*dirNode)(nil)
 	_ gofs.NodeSymlinker = (*dirNode)(nil)
@@ -313,25 +312,6 @@ func (d *dirNode) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAt
 	return 0
 }
 
-// Readdir lists one level with a delimited listing; it sends no HEAD, so
-// entries carry only their type. Details come from Lookup.
-func (d *dirNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
-	ctx = serverCtx(ctx)
-	names, dirs, errno := d.readListing(ctx)
-	if errno != 0 {
-		return nil, errno
-	}
-	ents := make([]fuse.DirEntry, 0, len(names))
-	for i, name := range names {
-		mode := uint32(syscall.S_IFREG)
-		if dirs[i] {
-			mode = syscall.S_IFDIR
-		}
-		ents = append(ents, fuse.DirEntry{Name: name, Mode: mode})
-	}
-	return gofs.NewListDirStream(ents), 0
-}
-
 // addPage adds a page of the listing of prefix p to l, keeping what an
 // earlier page said of a name (pages may overlap, see readListing), and
 // returns the page's last key or prefix.
@@ -378,6 +358,9 @@ func (d *dirNode) readListing(ctx context.Context) ([]string, []bool, syscall.Er
 		}
 		if err != nil {
 			return nil, nil, d.fsys.fail("readdir", p, err)
+		}
+		if len(l.index.objs) < indexMinFiles || !d.indexSaved() {
+			l.index.objs = nil // only new HEAD answers for a saved index need them
 		}
 		l.at = time.Now()
 		d.setListing(l)
