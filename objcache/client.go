@@ -103,6 +103,7 @@ func newS3(awsCfg aws.Config, cfg ClientConfig) *s3.Client {
 		}
 		o.UsePathStyle = cfg.PathStyle
 		o.DisableLogOutputChecksumValidationSkipped = true
+		o.APIOptions = append(o.APIOptions, fastListDecoding)
 		// Wrapped here, after the config loader has added AWS_CA_BUNDLE
 		// to the client it built.
 		o.HTTPClient = logRequests(watchBodies(o.HTTPClient, cfg.ResponseTimeout), cfg.Logger)
