@@ -48,3 +48,62 @@ func TestFullCacheReusesEvictedBuffers(t *testing.T) {
 		t.Errorf("reading %d blocks through a cache of %d used %d distinct buffers, want at most %d", blocks, limitBlocks, len(buffers), limitBlocks)
 	}
 }
+
+// A sequential reader drops the blocks it has read through (the kernel's
+// page cache holds them) and reuses their buffers, so a long read keeps
+// about its readahead window in memory instead of filling the cache with
+// fresh buffers; blocks it skipped over, cached by another reader, stay.
+func TestSequentialReaderDropsWhatItReadThrough(t *testing.T) {
+	const bs, blocks, limitBlocks = 1 << 20, 64, 32
+	v := Version{Key: "o", ETag: `"1"`, Size: blocks * bs}
+	c, err := NewBlockCache(zeroObjects{}, bs, limitBlocks*bs, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	// Another reader's blocks, in a region the sequential reader skips.
+	other := make([]byte, bs)
+	for idx := int64(40); idx < 44; idx++ {
+		if _, err := c.ReadAt(ctx, v, other, idx*bs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := c.NewReader(4 * bs)
+	buffers := map[*byte]bool{}
+	read := func(from, to int64) {
+		buf := make([]byte, 256<<10)
+		for off := from; off < to; off += int64(len(buf)) {
+			if _, err := r.ReadAt(ctx, v, buf, off); err != nil {
+				t.Fatal(err)
+			}
+			c.mu.Lock()
+			for _, blk := range c.lru.Values() {
+				buffers[&blk.data[0]] = true
+			}
+			c.mu.Unlock()
+		}
+	}
+	read(0, 30*bs)
+	read(50*bs, 64*bs) // a seek past the other reader's blocks, then on
+	// Per run, the window (4 blocks), the block being read and 3 behind
+	// it (a block and the reordering slack); the first run's last ones
+	// stay at the seek, and the other reader's 4 stay too: about 20, where
+	// a cache that keeps everything uses all 32 (and evicts the other
+	// reader's blocks).
+	if len(buffers) > 24 {
+		t.Errorf("a sequential read of %d blocks used %d distinct buffers, want at most 24", 44, len(buffers))
+	}
+	for idx := int64(40); idx < 44; idx++ {
+		if blk := c.cached(v, idx); blk == nil {
+			t.Errorf("block %d, cached by another reader and skipped over, was dropped", idx)
+		} else {
+			c.unref(blk)
+		}
+	}
+	for idx := int64(0); idx < 20; idx++ {
+		if blk := c.cached(v, idx); blk != nil {
+			c.unref(blk)
+			t.Errorf("block %d, read through long ago, is still cached", idx)
+		}
+	}
+}

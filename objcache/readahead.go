@@ -31,6 +31,7 @@ type Reader struct {
 	last   int64    // block of the last readahead decision
 	ends   [4]int64 // where the last reads ended
 	nends  int
+	behind int64 // the first block this sequential run has not dropped
 }
 
 // NewReader makes a Reader whose readahead window grows up to maxWindow
@@ -41,14 +42,16 @@ func (c *BlockCache) NewReader(maxWindow int64) *Reader {
 }
 
 // plan updates the access pattern with a read of n bytes at off and
-// returns whether it is sequential and the window to prefetch.
-func (r *Reader) plan(v Version, off, n int64) (seq bool, window int64) {
+// returns whether it is sequential, the window to prefetch and the blocks
+// [from, to) that the sequential run has left behind.
+func (r *Reader) plan(v Version, off, n int64) (seq bool, window, from, to int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if v != r.ver {
 		r.ver, r.next, r.window, r.last = v, 0, 0, -1
 		r.ends, r.nends = [4]int64{}, 0
 	}
+	starting := r.window == 0
 	// A read turns the pattern sequential by starting the file or by
 	// continuing exactly where one of the last few reads stopped (parallel
 	// kernel reads arrive out of order); a sequential pattern stays so
@@ -69,7 +72,14 @@ func (r *Reader) plan(v Version, off, n int64) (seq bool, window int64) {
 		r.last = max(r.last, off/r.c.blockSize)
 	}
 	r.next = off + n
-	return seq, r.window
+	// A run drops only blocks it has read through itself, and only once
+	// it is a block and the reordering slack past them.
+	if !seq || starting {
+		r.behind = off / r.c.blockSize
+	} else if t := (off-seqSlack)/r.c.blockSize - 1; t > r.behind {
+		from, to, r.behind = r.behind, t, t
+	}
+	return seq, r.window, from, to
 }
 
 // ReadAt fills p from off of the object version v; it is short only at
@@ -125,9 +135,12 @@ func (r *Reader) ReadAt(ctx context.Context, v Version, p []byte, off int64) (in
 // sequential pattern, starts the readahead it calls for and reports true:
 // the read is then served from the cache.
 func (r *Reader) sequential(v Version, off, end int64) bool {
-	seq, window := r.plan(v, off, end-off)
+	seq, window, from, to := r.plan(v, off, end-off)
 	if !seq || v.ETag == "" {
 		return false
+	}
+	for idx := from; idx < to; idx++ {
+		r.c.DropBehind(v, idx)
 	}
 	bs := r.c.blockSize
 	last := min(end+window, v.Size) - 1
