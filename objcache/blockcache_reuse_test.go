@@ -107,3 +107,27 @@ func TestSequentialReaderDropsWhatItReadThrough(t *testing.T) {
 		}
 	}
 }
+
+// A reader's window is bounded by half the cache and by what the cache's
+// fetches can have in flight, whichever is smaller, and is at least a block.
+func TestReadaheadWindowBounds(t *testing.T) {
+	const bs = 8 << 20
+	for _, tc := range []struct {
+		limit, ask, want int64
+		fetches          int
+	}{
+		{limit: 256 << 20, ask: 128 << 20, fetches: 8, want: 64 << 20}, // the fetches bind
+		{limit: 256 << 20, ask: 32 << 20, fetches: 8, want: 32 << 20},  // the ask binds
+		{limit: 64 << 20, ask: 128 << 20, fetches: 8, want: 32 << 20},  // half the cache binds
+		{limit: 256 << 20, ask: 1 << 20, fetches: 8, want: bs},         // at least a block
+		{limit: 1 << 30, ask: 256 << 20, fetches: 32, want: 256 << 20}, // more fetches, larger window
+	} {
+		c, err := NewBlockCache(zeroObjects{}, bs, tc.limit, tc.fetches)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.NewReader(tc.ask).maxWindow; got != tc.want {
+			t.Errorf("cache %d MiB, %d fetches, asked %d MiB: window %d MiB, want %d MiB", tc.limit>>20, tc.fetches, tc.ask>>20, got>>20, tc.want>>20)
+		}
+	}
+}

@@ -22,7 +22,8 @@ const (
 	// ones. A 256 MiB cache still holds 32 blocks, and random reads do not
 	// fetch whole blocks, so the size does not amplify them.
 	DefaultBlockSize = 8 << 20
-	// DefaultReadahead caps a sequential reader's window.
+	// DefaultReadahead caps a sequential reader's window; the fetches in
+	// flight cap it too (64 MiB with the default blocks).
 	DefaultReadahead = 128 << 20
 	// DefaultFetches is the number of block GETs in flight, all readers
 	// together.

@@ -81,7 +81,7 @@ func newMountFlags(o *mountOptions) *pflag.FlagSet {
 	o.BlockSize = objcache.DefaultBlockSize
 	f.Var(&o.BlockSize, "block-size", "size of a cached block and of a readahead GET, 1M to 16M")
 	o.Readahead = objcache.DefaultReadahead
-	f.Var(&o.Readahead, "readahead", "largest readahead window of a sequential reader (at most half of cache-size)")
+	f.Var(&o.Readahead, "readahead", "largest readahead window of a sequential reader (at most half of cache-size, and 8 blocks: the GETs in flight)")
 	return f
 }
 
