@@ -295,10 +295,10 @@ func (r *Root) WaitBackground(timeout time.Duration) {
 }
 
 // dirHandle is an open directory: readdir lists one level with a delimited
-// listing and sends no HEAD, so entries carry only their type. It answers READDIRPLUS's lookups only
-// for names whose attributes are at hand without a request (from the
-// attribute index); the kernel looks the others up itself when it needs
-// them, so `ls` and `find` still cost no HEAD.
+// listing and sends no HEAD, so entries carry only their type. It answers
+// READDIRPLUS's lookups only for names whose attributes are at hand without
+// a request (from the attribute index); the kernel looks the others up
+// itself when it needs them, so `ls` and `find` still cost no HEAD.
 type dirHandle struct {
 	d    *dirNode
 	ents []fuse.DirEntry

@@ -127,34 +127,26 @@ func (fsys *filesys) headDir(ctx context.Context, p string) (nodeAttr, error) {
 }
 
 // isEmpty reports whether nothing but the marker itself is under prefix p.
-// Two keys answer it: a full first page of a large directory cost a
-// lookup of it as much as a quarter of its listing.
+// Two keys answer it where the bucket can list a first page: a full page of
+// a large directory cost a lookup of it as much as a quarter of its listing.
 func (fsys *filesys) isEmpty(ctx context.Context, p string) (bool, error) {
-	if sl, ok := fsys.b.(objcache.SplitLister); ok {
-		pg, more, err := sl.ListFirst(ctx, p, "/", 2)
-		if err != nil {
-			return false, err
-		}
-		// The marker sorts first: anything more is something else.
-		empty := !more && len(pg.Prefixes) == 0
+	// The marker sorts first; anything else in a page says "not empty".
+	other := func(pg objcache.ListPage) bool {
 		for _, o := range pg.Objects {
 			if o.Key != p {
-				empty = false
+				return true
 			}
 		}
-		return empty, nil
+		return len(pg.Prefixes) > 0
+	}
+	if sl, ok := fsys.b.(objcache.SplitLister); ok {
+		pg, more, err := sl.ListFirst(ctx, p, "/", 2)
+		return err == nil && !more && !other(pg), err
 	}
 	empty := true
 	err := fsys.b.List(ctx, p, "/", func(pg objcache.ListPage) error {
-		for _, o := range pg.Objects {
-			if o.Key != p {
-				empty = false
-			}
-		}
-		if len(pg.Prefixes) > 0 {
+		if other(pg) {
 			empty = false
-		}
-		if !empty {
 			return errStop
 		}
 		return nil

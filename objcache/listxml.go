@@ -7,7 +7,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -146,7 +145,7 @@ func (p *xmlParser) document() (*s3.ListObjectsV2Output, error) {
 			var cp types.CommonPrefix
 			err = p.container(empty, func(name []byte, empty bool) error {
 				if eq(name, "Prefix") {
-					return p.str(empty, &cp.Prefix)
+					return leaf(p, empty, &cp.Prefix, asString)
 				}
 				return p.skip(empty)
 			})
@@ -162,27 +161,27 @@ func (p *xmlParser) document() (*s3.ListObjectsV2Output, error) {
 			}
 			out.Contents = append(out.Contents, o)
 		case eq(name, "ContinuationToken"):
-			err = p.str(empty, &out.ContinuationToken)
+			err = leaf(p, empty, &out.ContinuationToken, asString)
 		case eq(name, "Delimiter"):
-			err = p.str(empty, &out.Delimiter)
+			err = leaf(p, empty, &out.Delimiter, asString)
 		case eq(name, "EncodingType"):
 			var s string
-			err = p.text(empty, &s)
+			s, err = p.text(empty)
 			out.EncodingType = types.EncodingType(s)
 		case eq(name, "IsTruncated"):
-			err = p.boolean(empty, &out.IsTruncated)
+			err = leaf(p, empty, &out.IsTruncated, strconv.ParseBool)
 		case eq(name, "KeyCount"):
-			err = p.int32(empty, &out.KeyCount)
+			err = leaf(p, empty, &out.KeyCount, asInt32)
 		case eq(name, "MaxKeys"):
-			err = p.int32(empty, &out.MaxKeys)
+			err = leaf(p, empty, &out.MaxKeys, asInt32)
 		case eq(name, "Name"):
-			err = p.str(empty, &out.Name)
+			err = leaf(p, empty, &out.Name, asString)
 		case eq(name, "NextContinuationToken"):
-			err = p.str(empty, &out.NextContinuationToken)
+			err = leaf(p, empty, &out.NextContinuationToken, asString)
 		case eq(name, "Prefix"):
-			err = p.str(empty, &out.Prefix)
+			err = leaf(p, empty, &out.Prefix, asString)
 		case eq(name, "StartAfter"):
-			err = p.str(empty, &out.StartAfter)
+			err = leaf(p, empty, &out.StartAfter, asString)
 		default:
 			err = p.skip(empty)
 		}
@@ -196,8 +195,8 @@ func (p *xmlParser) object(empty bool, o *types.Object) error {
 	return p.container(empty, func(name []byte, empty bool) error {
 		switch {
 		case eq(name, "ChecksumAlgorithm"):
-			var s string
-			if err := p.text(empty, &s); err != nil {
+			s, err := p.text(empty)
+			if err != nil {
 				return err
 			}
 			if o.ChecksumAlgorithm == nil {
@@ -206,16 +205,15 @@ func (p *xmlParser) object(empty bool, o *types.Object) error {
 			o.ChecksumAlgorithm = append(o.ChecksumAlgorithm, types.ChecksumAlgorithm(s))
 			return nil
 		case eq(name, "ChecksumType"):
-			var s string
-			err := p.text(empty, &s)
+			s, err := p.text(empty)
 			o.ChecksumType = types.ChecksumType(s)
 			return err
 		case eq(name, "ETag"):
-			return p.str(empty, &o.ETag)
+			return leaf(p, empty, &o.ETag, asString)
 		case eq(name, "Key"):
-			return p.str(empty, &o.Key)
+			return leaf(p, empty, &o.Key, asString)
 		case eq(name, "LastModified"):
-			return p.timestamp(empty, &o.LastModified)
+			return leaf(p, empty, &o.LastModified, smithytime.ParseDateTime)
 		case eq(name, "Owner"):
 			if o.Owner == nil {
 				o.Owner = &types.Owner{}
@@ -223,9 +221,9 @@ func (p *xmlParser) object(empty bool, o *types.Object) error {
 			return p.container(empty, func(name []byte, empty bool) error {
 				switch {
 				case eq(name, "DisplayName"):
-					return p.str(empty, &o.Owner.DisplayName)
+					return leaf(p, empty, &o.Owner.DisplayName, asString)
 				case eq(name, "ID"):
-					return p.str(empty, &o.Owner.ID)
+					return leaf(p, empty, &o.Owner.ID, asString)
 				}
 				return p.skip(empty)
 			})
@@ -236,26 +234,16 @@ func (p *xmlParser) object(empty bool, o *types.Object) error {
 			return p.container(empty, func(name []byte, empty bool) error {
 				switch {
 				case eq(name, "IsRestoreInProgress"):
-					return p.boolean(empty, &o.RestoreStatus.IsRestoreInProgress)
+					return leaf(p, empty, &o.RestoreStatus.IsRestoreInProgress, strconv.ParseBool)
 				case eq(name, "RestoreExpiryDate"):
-					return p.timestamp(empty, &o.RestoreStatus.RestoreExpiryDate)
+					return leaf(p, empty, &o.RestoreStatus.RestoreExpiryDate, smithytime.ParseDateTime)
 				}
 				return p.skip(empty)
 			})
 		case eq(name, "Size"):
-			var s string
-			if err := p.text(empty, &s); err != nil {
-				return err
-			}
-			n, err := strconv.ParseInt(s, 10, 64)
-			if err != nil {
-				return errDecline
-			}
-			o.Size = &n
-			return nil
+			return leaf(p, empty, &o.Size, asInt64)
 		case eq(name, "StorageClass"):
-			var s string
-			err := p.text(empty, &s)
+			s, err := p.text(empty)
 			o.StorageClass = types.ObjectStorageClass(s)
 			return err
 		}
@@ -465,20 +453,18 @@ func (p *xmlParser) endTag() error {
 }
 
 // text reads a leaf element's value up to its end tag: "" when empty.
-func (p *xmlParser) text(empty bool, dst *string) error {
+func (p *xmlParser) text(empty bool) (string, error) {
 	if empty {
-		*dst = ""
-		return nil
+		return "", nil
 	}
 	v, err := p.chars()
 	if err != nil {
-		return err
+		return "", err
 	}
 	if p.i+1 >= len(p.b) || p.b[p.i+1] != '/' {
-		return errDecline // an element inside a value
+		return "", errDecline // an element inside a value
 	}
-	*dst = v
-	return p.endTag()
+	return v, p.endTag()
 }
 
 // chars reads character data up to the next '<', entities resolved.
@@ -495,21 +481,14 @@ func (p *xmlParser) chars() (string, error) {
 	return unescape(raw)
 }
 
-func (p *xmlParser) str(empty bool, dst **string) error {
-	var s string
-	if err := p.text(empty, &s); err != nil {
+// leaf reads a leaf element's value into a new *dst, parsed as the SDK
+// parses it; a value that does not parse is left to the SDK.
+func leaf[T any](p *xmlParser, empty bool, dst **T, parse func(string) (T, error)) error {
+	s, err := p.text(empty)
+	if err != nil {
 		return err
 	}
-	*dst = &s
-	return nil
-}
-
-func (p *xmlParser) boolean(empty bool, dst **bool) error {
-	var s string
-	if err := p.text(empty, &s); err != nil {
-		return err
-	}
-	v, err := strconv.ParseBool(s)
+	v, err := parse(s)
 	if err != nil {
 		return errDecline
 	}
@@ -517,31 +496,14 @@ func (p *xmlParser) boolean(empty bool, dst **bool) error {
 	return nil
 }
 
-func (p *xmlParser) int32(empty bool, dst **int32) error {
-	var s string
-	if err := p.text(empty, &s); err != nil {
-		return err
-	}
-	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return errDecline
-	}
-	n := int32(v) // as the SDK converts
-	*dst = &n
-	return nil
-}
+func asString(s string) (string, error) { return s, nil }
 
-func (p *xmlParser) timestamp(empty bool, dst **time.Time) error {
-	var s string
-	if err := p.text(empty, &s); err != nil {
-		return err
-	}
-	t, err := smithytime.ParseDateTime(s)
-	if err != nil {
-		return errDecline
-	}
-	*dst = &t
-	return nil
+func asInt64(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) }
+
+// asInt32 converts as the SDK does: parsed as 64 bits, then truncated.
+func asInt32(s string) (int32, error) {
+	v, err := strconv.ParseInt(s, 10, 64)
+	return int32(v), err
 }
 
 // unescape resolves the predefined entities and character references of
