@@ -177,20 +177,15 @@ func serve(cfg *mountConfig, ready *os.File) error {
 
 		NoAttrIndex: !o.AttrIndex,
 	}
+	// Root.Mount adds the settings for speed (fs.MountOptions) and raises
+	// the kernel's readahead for the mount.
 	fuseOpts := fuse.MountOptions{
-		FsName:        "ssefs#" + cfg.bucket,
-		Name:          "ssefs",
-		AllowOther:    o.AllowOther,
-		DirectMount:   os.Geteuid() == 0,
-		Debug:         false,
-		MaxWrite:      1 << 20,
-		MaxReadAhead:  1 << 20, // Root.Mount sets it too; the kernel readahead is raised to it below
-		MaxBackground: 64,      // async reads and readahead in flight per mount
-		DisableXAttrs: true,
-		// Splicing only pays for file-backed replies; for ours it costs a
-		// pipe and three system calls per read before falling back.
-		DisableSplice:            true,
-		EnableLocks:              false,
+		FsName:                   "ssefs#" + cfg.bucket,
+		Name:                     "ssefs",
+		AllowOther:               o.AllowOther,
+		DirectMount:              os.Geteuid() == 0,
+		Debug:                    false,
+		DisableXAttrs:            true,
 		ExplicitDataCacheControl: false,
 	}
 	if o.DefaultPermissions {
@@ -203,9 +198,6 @@ func serve(cfg *mountConfig, ready *os.File) error {
 	server, err := root.Mount(cfg.mountpoint, fuseOpts)
 	if err != nil {
 		return fail(fmt.Errorf("mounting on %s: %w", cfg.mountpoint, err))
-	}
-	if err := setKernelReadahead(cfg.mountpoint, fuseOpts.MaxReadAhead); err != nil {
-		log.Debug("kernel readahead left at its default", "err", err)
 	}
 	log.Info("mounted", "bucket", cfg.bucket, "prefix", cfg.prefix, "mountpoint", cfg.mountpoint,
 		"endpoint", o.Endpoint, "encryption", cfg.encryption.Describe())

@@ -10,6 +10,11 @@
 // SSEFS_BENCH_PEERS=0 skips s3fs and rclone, SSEFS_BENCH_QUICK=1 measures
 // only the large-object rows, and SSEFS_BENCH_ARGS adds ssefs mount flags
 // (e.g. "--block-size 8M").
+//
+// Under the cold read it shows the CPU the whole machine spent per GiB, and
+// after the table what a cold read of a memory-backed go-fuse file with
+// ssefs's FUSE settings costs (fuseonly_test.go): FUSE's own share, which
+// no FUSE client can avoid.
 package bench
 
 import (
@@ -92,8 +97,10 @@ func TestBench(t *testing.T) {
 		res.add("sdk", rowWrite, mbps(cfg.size, time.Since(start)))
 		settle()
 		start = time.Now()
-		must(t, s.getParallel(ctx, "big", cfg.size))
+		cpu, err := machineCPU(func() error { return s.getParallel(ctx, "big", cfg.size) })
+		must(t, err)
 		res.add("sdk", rowCold, mbps(cfg.size, time.Since(start)))
+		res.add("sdk", rowColdCPU, perGiB(cpu, cfg.size))
 		if cfg.quick {
 			continue
 		}
@@ -134,11 +141,13 @@ func TestBench(t *testing.T) {
 	for _, fs := range tools {
 		names = append(names, fs.name())
 	}
-	defer func() { fmt.Print(res.table(cfg, names)) }() // even when a step fails
+	defer func() { fmt.Print(res.table(cfg, names) + res.fuseBound()) }() // even when a step fails
 	for _, fs := range tools {
 		t.Logf("%s: running the workloads", fs.name())
 		runWorkloads(t, fs, cfg, res)
 	}
+	t.Logf("FUSE alone: cold reads of a %d MiB memory-backed file", cfg.size>>20)
+	fuseOnly(t, cfg, res)
 	// Peak RSS while reading a large object (ssefs only; the object is
 	// written with the SDK from the 1 GiB pattern).
 	rssKey := "rss"
@@ -204,7 +213,16 @@ func runWorkloads(t *testing.T, fs fsUnderTest, cfg config, res *results) {
 		// Cold read: a fresh mount, the object written by the SDK.
 		mnt := fs.mount(t)
 		obj := filepath.Join(mnt, "big")
-		step(rowCold, throughput(func() error { return readFile(obj) }))
+		step(rowCold, func() (float64, error) {
+			settle()
+			start := time.Now()
+			cpu, err := machineCPU(func() error { return readFile(obj) })
+			rate := mbps(cfg.size, time.Since(start))
+			if err == nil {
+				res.add(name, rowColdCPU, perGiB(cpu, cfg.size))
+			}
+			return rate, err
+		})
 		step(rowWarm, throughput(func() error { return readFile(obj) }))
 		dst := filepath.Join(mnt, fmt.Sprintf("%s-w%d", name, run))
 		step(rowWrite, throughput(func() error {

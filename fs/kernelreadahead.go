@@ -1,4 +1,4 @@
-package main
+package fs
 
 import (
 	"fmt"
@@ -7,14 +7,14 @@ import (
 	"strings"
 )
 
-// setKernelReadahead raises the page cache readahead of the mount's
-// backing device to max bytes. The kernel caps a FUSE mount's readahead at
+// RaiseKernelReadahead raises the page cache readahead of the FUSE mount
+// on mountpoint to max bytes. The kernel caps a FUSE mount's readahead at
 // the 128 KiB default whatever the filesystem asks for; at that size every
 // sequential MiB costs eight requests and their thread wake-ups, which
 // made the FUSE layer, not the network, the limit of sequential reads
 // (measured: 3.7x the context switches, 1.7x the CPU). Only root may
 // write the setting; failing to is harmless.
-func setKernelReadahead(mountpoint string, max int) error {
+func RaiseKernelReadahead(mountpoint string, max int) error {
 	info, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return err
