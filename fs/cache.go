@@ -34,6 +34,9 @@ type listing struct {
 	prefetch *prefetcher     // nil until a lookup follows the listing
 	looked   map[string]bool // children looked up since the listing
 	index    indexState      // the attribute index (attrindex.go)
+	// forLookups: made to answer a burst of lookups (relistForLookups),
+	// not by a readdir; it starts no prefetch.
+	forLookups bool
 }
 
 func (l *listing) fresh(ttl time.Duration) bool {

@@ -23,6 +23,10 @@ type dirNode struct {
 	list *listing
 	// indexed: the directory has had an attribute index (read or saved).
 	indexed bool
+	// lastMiss is when a looked-up name was last found absent;
+	// relistAfter is when the directory may next be re-listed for lookups
+	// (relistForLookups).
+	lastMiss, relistAfter time.Time
 }
 
 var (
@@ -83,10 +87,12 @@ var errStop = errors.New("stop listing")
 
 // probe finds out what key is: an object (file or symlink), a directory
 // (marker or prefix), or nothing (ErrNotFound). A fresh listing of the
-// parent answers negative lookups and says which HEAD to send.
+// parent answers negative lookups and says which HEAD to send; a burst of
+// negative lookups re-lists a small parent to get one.
 func (fsys *filesys) probe(ctx context.Context, d *dirNode, name, key string) (kind, nodeAttr, error) {
 	known, exists, isDir := d.cachedChild(name)
 	if known && !exists {
+		d.noteMiss()
 		return kindNone, nodeAttr{}, objcache.ErrNotFound
 	}
 	if !known || !isDir {
@@ -100,8 +106,70 @@ func (fsys *filesys) probe(ctx context.Context, d *dirNode, name, key string) (k
 			return kindNone, nodeAttr{}, err
 		}
 	}
+	if !known && d.relistForLookups(ctx) {
+		if known, exists, _ = d.cachedChild(name); known && !exists {
+			d.noteMiss()
+			return kindNone, nodeAttr{}, objcache.ErrNotFound
+		}
+	}
 	a, err := fsys.headDir(ctx, key+"/")
+	if errors.Is(err, objcache.ErrNotFound) {
+		d.noteMiss()
+	}
 	return kindDir, a, err
+}
+
+// lookupRelistMax is the most entries a directory may have for a burst of
+// lookups of absent names to re-list it rather than probe each name.
+const lookupRelistMax = 1000
+
+// relistBackoff is how long a directory found too large (or failing) to
+// re-list for lookups has its names probed one by one again.
+const relistBackoff = time.Minute
+
+// noteMiss records that a looked-up name was found absent.
+func (d *dirNode) noteMiss() {
+	d.mu.Lock()
+	d.lastMiss = time.Now()
+	d.mu.Unlock()
+}
+
+// relistForLookups lists d again when lookups of absent names come in a
+// burst (another was found absent within the TTL) and d fits in one page
+// of lookupRelistMax entries. Creating files looks each name up first:
+// with the listing, the lookups of the next TTL are answered from it, so a
+// burst of creates costs one listing per TTL instead of a HEAD, a marker
+// HEAD and a LIST per file. It reports whether d has a fresh listing.
+func (d *dirNode) relistForLookups(ctx context.Context) bool {
+	sl, ok := d.fsys.b.(objcache.SplitLister)
+	if !ok {
+		return false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock() // held while listing, as readListing does: changes through us wait for it
+	ttl := d.fsys.opts.AttrTTL
+	if d.list.fresh(ttl) {
+		return true // another lookup has just listed
+	}
+	now := time.Now()
+	if now.Sub(d.lastMiss) >= ttl || now.Before(d.relistAfter) {
+		return false
+	}
+	p, ok := d.prefix()
+	if !ok {
+		return false
+	}
+	pg, more, err := sl.ListFirst(ctx, p, "/", lookupRelistMax)
+	if err != nil || more {
+		d.relistAfter = now.Add(relistBackoff)
+		return false
+	}
+	l := &listing{started: now, entries: map[string]bool{}, forLookups: true, index: indexState{objs: map[string]objcache.ObjectInfo{}}}
+	d.addPage(l, p, pg)
+	l.index.objs = nil
+	l.at = time.Now()
+	d.setListing(l)
+	return true
 }
 
 // headDir returns the attributes of the directory with key prefix p: from
@@ -349,7 +417,9 @@ func (d *dirNode) addPage(l *listing, p string, pg objcache.ListPage) string {
 func (d *dirNode) readListing(ctx context.Context) ([]string, []bool, syscall.Errno) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if !d.list.fresh(d.fsys.opts.AttrTTL) {
+	// A listing made for lookups has neither the attribute index nor the
+	// prefetch of attributes that ls -l wants: list again.
+	if !d.list.fresh(d.fsys.opts.AttrTTL) || d.list.forLookups {
 		p, ok := d.prefix()
 		if !ok {
 			return nil, nil, syscall.ENOENT

@@ -61,7 +61,7 @@ type prefetcher struct {
 func (d *dirNode) startPrefetch(name string) {
 	d.mu.Lock()
 	l := d.list
-	if !l.fresh(d.fsys.opts.AttrTTL) || (l.prefetch != nil && !l.prefetch.isFinished()) {
+	if !l.fresh(d.fsys.opts.AttrTTL) || l.forLookups || (l.prefetch != nil && !l.prefetch.isFinished()) {
 		d.mu.Unlock()
 		return
 	}
