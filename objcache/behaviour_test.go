@@ -434,3 +434,51 @@ func TestInPlaceRewriteWithoutEchoKeepsTheObject(t *testing.T) {
 		t.Fatalf("content after the failed rewrite: %q", got)
 	}
 }
+
+// TestFirstReadIsOneGET: the first read of an object this client has not
+// opened is a GET with the key new writes use, with no HEAD before it; only
+// when that is refused are the other keys tried. Either way the encryption
+// that opened the object is remembered for the next read.
+func TestFirstReadIsOneGET(t *testing.T) {
+	for _, rgw := range []bool{false, true} {
+		k1, k2 := mustKey(t), mustKey(t)
+		f := newFakeS3(t, rgw)
+		put(t, f.client(t, ssekeys.Config{Keys: ring(t, k1)}), "new", []byte("under key 1"))
+		put(t, f.client(t, ssekeys.Config{Keys: ring(t, k2)}), "old", []byte("under key 2"))
+		put(t, f.client(t, ssekeys.Config{}), "plain", []byte("plain"))
+		c := f.client(t, ssekeys.Config{Keys: ring(t, k1, k2)})
+
+		f.reset()
+		if got := get(t, c, "new"); string(got) != "under key 1" {
+			t.Errorf("rgw=%v: read %q", rgw, got)
+		}
+		if reqs := f.requests(); len(reqs) != 1 || reqs[0].Op != "get" {
+			t.Errorf("rgw=%v: first read of an object under key 1: %d requests, want one GET", rgw, len(reqs))
+		}
+
+		for _, tc := range []struct{ key, want, md5 string }{
+			{"old", "under key 2", k2.MD5Base64()},
+			{"plain", "plain", ""},
+		} {
+			if got := get(t, c, tc.key); string(got) != tc.want {
+				t.Errorf("rgw=%v: first read of %s: %q", rgw, tc.key, got)
+			}
+			f.reset()
+			if got := get(t, c, tc.key); string(got) != tc.want {
+				t.Errorf("rgw=%v: second read of %s: %q", rgw, tc.key, got)
+			}
+			reqs := f.requests()
+			if len(reqs) != 1 || reqs[0].Op != "get" || reqs[0].Header.Get("X-Amz-Server-Side-Encryption-Customer-Key-Md5") != tc.md5 {
+				t.Errorf("rgw=%v: second read of %s: %d requests, want one GET with the key that opened it", rgw, tc.key, len(reqs))
+			}
+		}
+
+		f.reset()
+		if _, err := c.GetRange(context.Background(), "missing", "", 0, -1); !errors.Is(err, ErrNotFound) {
+			t.Errorf("rgw=%v: missing object: %v, want ErrNotFound", rgw, err)
+		}
+		if n := len(f.requests()); n != 1 {
+			t.Errorf("rgw=%v: read of a missing object: %d requests, want 1", rgw, n)
+		}
+	}
+}

@@ -29,17 +29,31 @@ func (c *Client) GetRange(ctx context.Context, key, etag string, off, n int64) (
 	if n > 0 {
 		end = off + n
 	}
+	etag = quoteETag(etag)
 	sse, known := c.remembered(key)
 	if !known {
-		var err error
-		if _, sse, err = c.open(ctx, key); err != nil {
-			return nil, err
+		// Not opened by this mount yet: GET with the first read candidate
+		// (the key new writes use), as the HEAD that would find the
+		// encryption tries first anyway, and HEAD the others only if it
+		// is refused. The first read of an object found by a listing
+		// (an attribute index, a file whose lookup the index answered)
+		// then costs one request, not two.
+		sse = c.cfg.Encryption.ReadCandidates()[0]
+	}
+	out, err := c.getWith(ctx, key, sse, etag, off, end)
+	if err == nil && !known {
+		echo := echoOf(out.ResultMetadata)
+		if sse.Kind == ssekeys.SSEC && echo.CustomerKeyMD5 != "" && echo.CustomerKeyMD5 != sse.Key.MD5Base64() {
+			out.Body.Close()
+			out, err = nil, errEchoMismatch
+		} else {
+			sse = actualSSE(sse, echo)
+			c.remember(key, sse)
 		}
 	}
-	etag = quoteETag(etag)
-	out, err := c.getWith(ctx, key, sse, etag, off, end)
-	if err != nil && known && refusesKey(err) {
-		// The object was rewritten under another key since it was opened.
+	if err != nil && refusesKey(err) {
+		// Another key, or the object was rewritten under another key
+		// since it was opened.
 		c.forget(key)
 		if _, sse, err = c.open(ctx, key); err != nil {
 			return nil, err
