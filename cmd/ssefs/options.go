@@ -78,8 +78,7 @@ func newMountFlags(o *mountOptions) *pflag.FlagSet {
 	f.Var(&o.StagingLimit, "staging-limit", "most bytes staged at once; past it writes fail with ENOSPC (e.g. 512M, 10G)")
 	o.CacheSize = objcache.DefaultCacheSize
 	f.Var(&o.CacheSize, "cache-size", "memory for cached blocks and in-flight read and upload buffers (never on disk)")
-	o.BlockSize = objcache.DefaultBlockSize
-	f.Var(&o.BlockSize, "block-size", "size of a cached block and of a readahead GET, 1M to 16M")
+	f.Var(&o.BlockSize, "block-size", fmt.Sprintf("size of a cached block and of a readahead GET, 1M to 16M (default %dM, less when cache-size holds fewer than 4)", objcache.DefaultBlockSize>>20))
 	o.Readahead = objcache.DefaultReadahead
 	f.Var(&o.Readahead, "readahead", "largest readahead window of a sequential reader (at most half of cache-size, and 8 blocks: the GETs in flight)")
 	return f
@@ -164,7 +163,20 @@ func (o *octal) Type() string { return "octal" }
 // byteSize is a flag value with an optional K, M, G or T suffix (powers of 1024).
 type byteSize int64
 
-func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+// String gives the size in the largest unit that holds it exactly (16M,
+// not 16777216), in a form Set parses back.
+func (b *byteSize) String() string {
+	v := int64(*b)
+	for _, u := range []struct {
+		suffix string
+		shift  uint
+	}{{"T", 40}, {"G", 30}, {"M", 20}, {"K", 10}} {
+		if v != 0 && v%(1<<u.shift) == 0 {
+			return strconv.FormatInt(v>>u.shift, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(v, 10)
+}
 
 // Set parses a size such as 4096, 512M or 10G.
 func (b *byteSize) Set(s string) error {

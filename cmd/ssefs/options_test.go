@@ -113,6 +113,20 @@ func TestParseByteSize(t *testing.T) {
 	}
 }
 
+func TestByteSizeStringParsesBack(t *testing.T) {
+	for v, want := range map[int64]string{0: "0", 4095: "4095", 4096: "4K", 16 << 20: "16M", 256 << 20: "256M",
+		3 << 30: "3G", 1<<40 + 1<<20: "1048577M", 5 << 40: "5T"} {
+		b := byteSize(v)
+		if got := b.String(); got != want {
+			t.Errorf("byteSize(%d).String() = %q, want %q", v, got, want)
+		}
+		var back byteSize
+		if err := back.Set(b.String()); err != nil || back != b {
+			t.Errorf("Set(%q) = %d, %v; want %d", b.String(), back, err, v)
+		}
+	}
+}
+
 func TestHelperFormIsToldFromSubcommands(t *testing.T) {
 	root := newRootCommand()
 	cases := []struct {
