@@ -100,6 +100,11 @@ func (h *handle) readObject(ctx context.Context, ref objectRef, dest []byte, off
 
 // cachedResult hands bytes of a cached block to the kernel and lets the
 // cache reuse the block's buffer once they are sent.
+//
+// It must offer Slices: with splicing off, go-fuse calls Done on a result
+// that has only Bytes as soon as it has the bytes, before it writes them
+// to the kernel, which would let the cache refill the buffer under the
+// write; a result with Slices is written with writev first and Done after.
 type cachedResult struct {
 	data    []byte
 	release func()
@@ -107,6 +112,10 @@ type cachedResult struct {
 
 // Bytes implements fuse.ReadResult.
 func (r *cachedResult) Bytes(buf []byte) ([]byte, fuse.Status) { return r.data, fuse.OK }
+
+// Slices hands the bytes to go-fuse's vectored write, which keeps the
+// result (and the buffer) until the write is done.
+func (r *cachedResult) Slices() ([][]byte, fuse.Status) { return [][]byte{r.data}, fuse.OK }
 
 // Size implements fuse.ReadResult.
 func (r *cachedResult) Size() int { return len(r.data) }

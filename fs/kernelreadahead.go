@@ -3,6 +3,7 @@ package fs
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -15,6 +16,9 @@ import (
 // (measured: 3.7x the context switches, 1.7x the CPU). Only root may
 // write the setting; failing to is harmless.
 func RaiseKernelReadahead(mountpoint string, max int) error {
+	if abs, err := filepath.Abs(mountpoint); err == nil {
+		mountpoint = abs // mountinfo has absolute paths
+	}
 	info, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return err
