@@ -164,9 +164,8 @@ func (d *dirNode) relistForLookups(ctx context.Context) bool {
 		d.relistAfter = now.Add(relistBackoff)
 		return false
 	}
-	l := &listing{started: now, entries: map[string]bool{}, forLookups: true, index: indexState{objs: map[string]objcache.ObjectInfo{}}}
+	l := &listing{started: now, entries: map[string]bool{}, forLookups: true} // no index objects: none to record
 	d.addPage(l, p, pg)
-	l.index.objs = nil
 	l.at = time.Now()
 	d.setListing(l)
 	return true
@@ -397,7 +396,7 @@ func (d *dirNode) addPage(l *listing, p string, pg objcache.ListPage) string {
 		last = max(last, o.Key)
 		if name := o.Key[len(p):]; validName(name) && !d.isReserved(name) {
 			l.entries[name] = false // a file wins over a prefix of its name
-			if _, seen := l.index.objs[name]; !seen {
+			if _, seen := l.index.objs[name]; !seen && l.index.objs != nil {
 				l.index.objs[name] = o
 			}
 		}

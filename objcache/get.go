@@ -42,12 +42,11 @@ func (c *Client) GetRange(ctx context.Context, key, etag string, off, n int64) (
 	}
 	out, err := c.getWith(ctx, key, sse, etag, off, end)
 	if err == nil && !known {
-		echo := echoOf(out.ResultMetadata)
-		if sse.Kind == ssekeys.SSEC && echo.CustomerKeyMD5 != "" && echo.CustomerKeyMD5 != sse.Key.MD5Base64() {
+		var actual ssekeys.SSE
+		if actual, err = openedWith(sse, out.ResultMetadata); err != nil {
 			out.Body.Close()
-			out, err = nil, errEchoMismatch
 		} else {
-			sse = actualSSE(sse, echo)
+			sse = actual
 			c.remember(key, sse)
 		}
 	}

@@ -125,11 +125,11 @@ func (c *Client) headWith(ctx context.Context, key string, sse ssekeys.SSE) (Obj
 	if err != nil {
 		return ObjectInfo{}, sse, err
 	}
-	echo := echoOf(out.ResultMetadata)
-	if sse.Kind == ssekeys.SSEC && echo.CustomerKeyMD5 != "" && echo.CustomerKeyMD5 != sse.Key.MD5Base64() {
-		return ObjectInfo{}, sse, errEchoMismatch
+	actual, err := openedWith(sse, out.ResultMetadata)
+	if err != nil {
+		return ObjectInfo{}, sse, err
 	}
-	return headInfo(key, out), actualSSE(sse, echo), nil
+	return headInfo(key, out), actual, nil
 }
 
 func headInfo(key string, out *s3.HeadObjectOutput) ObjectInfo {

@@ -124,6 +124,17 @@ func echoOf(md middleware.Metadata) ssekeys.Echo {
 	}
 }
 
+// openedWith checks the answer to a HEAD or GET sent with sent: an SSE-C
+// answer that echoes another key is a refusal of sent (errEchoMismatch);
+// otherwise it returns what the answer shows the object to be.
+func openedWith(sent ssekeys.SSE, md middleware.Metadata) (ssekeys.SSE, error) {
+	echo := echoOf(md)
+	if sent.Kind == ssekeys.SSEC && echo.CustomerKeyMD5 != "" && echo.CustomerKeyMD5 != sent.Key.MD5Base64() {
+		return sent, errEchoMismatch
+	}
+	return actualSSE(sent, echo), nil
+}
+
 // actualSSE says what a HEAD or GET response shows the object to be, given
 // the encryption that was sent. On RGW an SSE-C triple sent for a plain or
 // SSE-KMS object is ignored (200, no echo): then the object is what the

@@ -201,11 +201,16 @@ func runWorkloads(t *testing.T, fs fsUnderTest, cfg config, res *results) {
 		}
 		res.add(name, rw, v)
 	}
-	throughput := func(fn func() error) func() (float64, error) {
+	// throughput times fn over cfg.size bytes; with cpuRow set it also
+	// records the machine's CPU per GiB meanwhile under that row.
+	throughput := func(cpuRow *row, fn func() error) func() (float64, error) {
 		return func() (float64, error) {
 			settle()
 			start := time.Now()
-			err := fn()
+			cpu, err := machineCPU(fn)
+			if err == nil && cpuRow != nil {
+				res.add(name, cpuRow, perGiB(cpu, cfg.size))
+			}
 			return mbps(cfg.size, time.Since(start)), err
 		}
 	}
@@ -213,19 +218,10 @@ func runWorkloads(t *testing.T, fs fsUnderTest, cfg config, res *results) {
 		// Cold read: a fresh mount, the object written by the SDK.
 		mnt := fs.mount(t)
 		obj := filepath.Join(mnt, "big")
-		step(rowCold, func() (float64, error) {
-			settle()
-			start := time.Now()
-			cpu, err := machineCPU(func() error { return readFile(obj) })
-			rate := mbps(cfg.size, time.Since(start))
-			if err == nil {
-				res.add(name, rowColdCPU, perGiB(cpu, cfg.size))
-			}
-			return rate, err
-		})
-		step(rowWarm, throughput(func() error { return readFile(obj) }))
+		step(rowCold, throughput(rowColdCPU, func() error { return readFile(obj) }))
+		step(rowWarm, throughput(nil, func() error { return readFile(obj) }))
 		dst := filepath.Join(mnt, fmt.Sprintf("%s-w%d", name, run))
-		step(rowWrite, throughput(func() error {
+		step(rowWrite, throughput(nil, func() error {
 			_, err := shell(`dd if="$1" of="$2" bs=1M status=none`, cfg.src, dst)
 			return err
 		}))
