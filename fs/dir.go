@@ -516,7 +516,7 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 		return nil, nil, 0, errno
 	}
 	a.fill(&out.Attr)
-	return child, fh, openFlags(flags), 0
+	return child, fh, d.fsys.openFlags(flags), 0
 }
 
 // Symlink stores the target as the body of an object with S_IFLNK mode.

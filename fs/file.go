@@ -167,7 +167,7 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	}
 	n.mu.Unlock()
 	fh, errno := n.open(ctx, flags)
-	return fh, fuseFlags | openFlags(flags), errno
+	return fh, fuseFlags | n.fsys.openFlags(flags), errno
 }
 
 // openFlags returns the FUSE open flags a handle gets from how it was
@@ -176,8 +176,9 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 // cache, which cost a sequential write a sixth of the machine's CPU. It
 // loses nothing: such a handle can neither read nor be mapped shared
 // for writing, and the kernel drops cached pages its writes overlap.
-func openFlags(flags uint32) uint32 {
-	if flags&syscall.O_ACCMODE == syscall.O_WRONLY {
+// With Options.DirectIO every handle does direct I/O.
+func (fsys *filesys) openFlags(flags uint32) uint32 {
+	if fsys.opts.DirectIO || flags&syscall.O_ACCMODE == syscall.O_WRONLY {
 		return fuse.FOPEN_DIRECT_IO
 	}
 	return 0

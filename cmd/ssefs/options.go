@@ -46,6 +46,7 @@ type mountOptions struct {
 	CacheSize byteSize
 	BlockSize byteSize
 	Readahead byteSize
+	DirectIO  bool
 }
 
 // newMountFlags registers the mount options on a flag set.
@@ -81,6 +82,7 @@ func newMountFlags(o *mountOptions) *pflag.FlagSet {
 	f.Var(&o.BlockSize, "block-size", fmt.Sprintf("size of a cached block and of a readahead GET, 1M to 16M (default %dM, less when cache-size holds fewer than 4)", objcache.DefaultBlockSize>>20))
 	o.Readahead = objcache.DefaultReadahead
 	f.Var(&o.Readahead, "readahead", "largest readahead window of a sequential reader (at most half of cache-size, and 8 blocks: the GETs in flight)")
+	f.BoolVar(&o.DirectIO, "direct-io", false, "bypass the kernel's page cache: large sequential reads (bulk copies, backups) cost about half the kernel CPU per byte, but re-reads are not cached by the kernel and small reads each go to ssefs")
 	return f
 }
 

@@ -176,6 +176,7 @@ func serve(cfg *mountConfig, ready *os.File) error {
 		Logger:   log,
 
 		NoAttrIndex: !o.AttrIndex,
+		DirectIO:    o.DirectIO,
 	}
 	// Root.Mount adds the settings for speed (fs.MountOptions) and raises
 	// the kernel's readahead for the mount.

@@ -11,10 +11,13 @@
 // only the large-object rows, and SSEFS_BENCH_ARGS adds ssefs mount flags
 // (e.g. "--block-size 8M").
 //
+// ssefs is measured twice: as mounted by default (through the kernel's
+// page cache) and with --direct-io (column ssefs-dio).
+//
 // Under the cold read it shows the CPU the whole machine spent per GiB, and
 // after the table what a cold read of a memory-backed go-fuse file with
-// ssefs's FUSE settings costs (fuseonly_test.go): FUSE's own share, which
-// no FUSE client can avoid.
+// ssefs's FUSE settings costs (fuseonly_test.go), through the page cache
+// and with direct I/O: FUSE's own share, which no FUSE client can avoid.
 package bench
 
 import (
@@ -24,6 +27,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -128,7 +132,11 @@ func TestBench(t *testing.T) {
 		res.add("sdk", rowList, time.Since(start).Seconds())
 	}
 
-	tools := []fsUnderTest{&ssefsMount{b: b, bucket: bucket, keyFile: keyFile, args: strings.Fields(os.Getenv("SSEFS_BENCH_ARGS"))}}
+	args := strings.Fields(os.Getenv("SSEFS_BENCH_ARGS"))
+	tools := []fsUnderTest{
+		&ssefsMount{label: "ssefs", b: b, bucket: bucket, keyFile: keyFile, args: args},
+		&ssefsMount{label: "ssefs-dio", b: b, bucket: bucket, keyFile: keyFile, args: append(slices.Clip(args), "--direct-io")},
+	}
 	if os.Getenv("SSEFS_BENCH_PEERS") != "0" {
 		if _, err := exec.LookPath("s3fs"); err == nil {
 			tools = append(tools, s3fsMount(t, b, bucket, key))
@@ -141,7 +149,9 @@ func TestBench(t *testing.T) {
 	for _, fs := range tools {
 		names = append(names, fs.name())
 	}
-	defer func() { fmt.Print(res.table(cfg, names) + res.fuseBound()) }() // even when a step fails
+	defer func() { // even when a step fails
+		fmt.Print(res.table(cfg, names) + "ssefs-dio: ssefs mounted with --direct-io (no kernel page cache)\n" + res.fuseBound())
+	}()
 	for _, fs := range tools {
 		t.Logf("%s: running the workloads", fs.name())
 		runWorkloads(t, fs, cfg, res)
@@ -184,14 +194,15 @@ func readPattern(t *testing.T, path string) []byte {
 }
 
 // runWorkloads measures one filesystem: each figure cfg.runs times. A
-// failing workload fails the bench for ssefs; for a peer it is reported
+// failing workload fails the bench for ssefs (either column); for a peer
+// it is reported
 // in the table and the rest goes on.
 func runWorkloads(t *testing.T, fs fsUnderTest, cfg config, res *results) {
 	name := fs.name()
 	step := func(rw *row, fn func() (float64, error)) {
 		v, err := fn()
 		if err != nil {
-			if name == "ssefs" {
+			if strings.HasPrefix(name, "ssefs") {
 				t.Errorf("%s: %s: %v", name, rw.label, err)
 			} else {
 				t.Logf("%s: %s failed: %v", name, rw.label, err)

@@ -24,25 +24,30 @@ import (
 // costs on this machine, with no network and no backend: the requests'
 // round trips, the copy of every reply into the page cache and dd's copy
 // out of it. Whatever a FUSE client does to fetch its data comes on top.
+// It is measured twice: through the page cache, as ssefs mounts by
+// default, and with direct I/O, as with ssefs --direct-io (one copy,
+// straight into dd's buffer).
 
 // memRoot is the root directory of the memory-backed mount.
 type memRoot struct {
 	gofs.Inode
-	size    int64
-	pattern []byte
+	size     int64
+	pattern  []byte
+	directIO bool
 }
 
 // memFile is its one file, "big": size bytes of a repeated pattern.
 type memFile struct {
 	gofs.Inode
-	size    int64
-	pattern []byte // two copies of a 1 MiB random block, so that any read of up to 1 MiB is one slice
+	size     int64
+	pattern  []byte // two copies of a 1 MiB random block, so that any read of up to 1 MiB is one slice
+	directIO bool
 }
 
 const memPeriod = 1 << 20
 
 func (r *memRoot) OnAdd(ctx context.Context) {
-	f := &memFile{size: r.size, pattern: r.pattern}
+	f := &memFile{size: r.size, pattern: r.pattern, directIO: r.directIO}
 	r.AddChild("big", r.NewPersistentInode(ctx, f, gofs.StableAttr{Mode: fuse.S_IFREG}), false)
 }
 
@@ -53,8 +58,11 @@ func (f *memFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.Att
 }
 
 // Open keeps the page cache across opens, as ssefs does while the ETag
-// stays the same.
+// stays the same, or does direct I/O, as ssefs --direct-io does.
 func (f *memFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if f.directIO {
+		return nil, fuse.FOPEN_DIRECT_IO, 0
+	}
 	return nil, fuse.FOPEN_KEEP_CACHE, 0
 }
 
@@ -69,18 +77,21 @@ func (f *memFile) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, off
 
 // fuseOnly measures a cold dd of a size-byte memory-backed file: MB/s and
 // the machine's CPU seconds per GiB, one sample per run, each on a fresh
-// mount (an empty page cache).
+// mount (an empty page cache), through the page cache and with direct
+// I/O in turn.
 func fuseOnly(t *testing.T, cfg config, res *results) {
 	pattern := make([]byte, 2*memPeriod)
 	rand.Read(pattern[:memPeriod])
 	copy(pattern[memPeriod:], pattern[:memPeriod])
-	for range cfg.runs {
+	for i := range 2 * cfg.runs {
+		directIO := i%2 == 1
+		tool := map[bool]string{false: fuseOnlyTool, true: fuseOnlyDirectTool}[directIO]
 		dir := filepath.Join(t.TempDir(), "memfs")
 		if err := os.Mkdir(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
 		opts := ssefsfs.MountOptions(fuse.MountOptions{FsName: "ssefs-bench-memfs", DirectMount: os.Geteuid() == 0})
-		srv, err := gofs.Mount(dir, &memRoot{size: cfg.size, pattern: pattern}, &gofs.Options{MountOptions: opts})
+		srv, err := gofs.Mount(dir, &memRoot{size: cfg.size, pattern: pattern, directIO: directIO}, &gofs.Options{MountOptions: opts})
 		if err != nil {
 			t.Fatalf("mounting the FUSE-only reference: %v", err)
 		}
@@ -100,13 +111,17 @@ func fuseOnly(t *testing.T, cfg config, res *results) {
 		}
 		srv.Wait()
 		must(t, err)
-		res.add(fuseOnlyTool, rowCold, rate)
-		res.add(fuseOnlyTool, rowColdCPU, perGiB(cpu, cfg.size))
+		res.add(tool, rowCold, rate)
+		res.add(tool, rowColdCPU, perGiB(cpu, cfg.size))
 	}
 }
 
-// fuseOnlyTool is the results column of the FUSE-only reference.
-const fuseOnlyTool = "fuse-only"
+// The results columns of the FUSE-only reference, through the page cache
+// and with direct I/O.
+const (
+	fuseOnlyTool       = "fuse-only"
+	fuseOnlyDirectTool = "fuse-only-dio"
+)
 
 // machineCPU runs fn and returns the CPU seconds the whole machine spent
 // meanwhile (user, system, interrupts, steal: all but idle and iowait),
@@ -165,13 +180,20 @@ func perGiB(seconds float64, size int64) float64 { return seconds / (float64(siz
 // figures are noisy, and a client can fetch more cheaply than the SDK
 // loop of (a) does.
 func (r *results) fuseBound() string {
-	rate, ok1 := r.median(fuseOnlyTool, rowCold)
-	fuseCPU, ok2 := r.median(fuseOnlyTool, rowColdCPU)
-	sdkCPU, ok3 := r.median("sdk", rowColdCPU)
-	if !ok1 || !ok2 || !ok3 || fuseCPU <= 0 || sdkCPU <= 0 {
-		return ""
+	var sb strings.Builder
+	for _, ref := range []struct{ tool, how string }{
+		{fuseOnlyTool, "through the page cache"},
+		{fuseOnlyDirectTool, "with direct I/O (--direct-io)"},
+	} {
+		rate, ok1 := r.median(ref.tool, rowCold)
+		fuseCPU, ok2 := r.median(ref.tool, rowColdCPU)
+		sdkCPU, ok3 := r.median("sdk", rowColdCPU)
+		if !ok1 || !ok2 || !ok3 || fuseCPU <= 0 || sdkCPU <= 0 {
+			continue
+		}
+		fmt.Fprintf(&sb, "FUSE alone %s (cold dd of a memory-backed go-fuse file, ssefs's FUSE settings): %.0f MB/s, %.2f s of CPU per GiB\n"+
+			"  cold-read ratio to expect of a FUSE client that fetches like (a), when CPU is the limit: %.2f / (%.2f + %.2f) = %.2fx\n",
+			ref.how, rate, fuseCPU, sdkCPU, sdkCPU, fuseCPU, sdkCPU/(sdkCPU+fuseCPU))
 	}
-	return fmt.Sprintf("FUSE alone (cold dd of a memory-backed go-fuse file, ssefs's FUSE settings): %.0f MB/s, %.2f s of CPU per GiB\n"+
-		"cold-read ratio to expect of a FUSE client that fetches like (a), when CPU is the limit: %.2f / (%.2f + %.2f) = %.2fx\n",
-		rate, fuseCPU, sdkCPU, sdkCPU, fuseCPU, sdkCPU/(sdkCPU+fuseCPU))
+	return sb.String()
 }

@@ -25,6 +25,7 @@ type fsUnderTest interface {
 
 // ssefsMount mounts with the real binary.
 type ssefsMount struct {
+	label   string // the results column: "ssefs", or "ssefs-dio" with --direct-io
 	b       *testenv.Backend
 	bucket  string
 	keyFile string
@@ -32,7 +33,7 @@ type ssefsMount struct {
 	m       *testenv.Mount
 }
 
-func (s *ssefsMount) name() string { return "ssefs" }
+func (s *ssefsMount) name() string { return s.label }
 
 func (s *ssefsMount) mount(t *testing.T) string {
 	s.m = testenv.MountBucket(t, s.b, s.bucket, append([]string{"--sse-c-key-file", s.keyFile}, s.args...)...)

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -236,4 +238,115 @@ func containsArg(args []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestDirectIOMount: a mount with -o direct_io (the fstab spelling of
+// --direct-io) reads and writes right with the file tools and with
+// readers of every size, maps files shared, sees another client's
+// overwrite at the next open, and stores what cp, a read-write handle and
+// a shared mapping wrote.
+func TestDirectIOMount(t *testing.T) {
+	b := testenv.StartBackend(t, "aws")
+	b.CreateBucket(t, "dio")
+	e := newSSECKey(t)
+	m := testenv.MountBucket(t, b, "dio", append(e.mountArgs(), "-o", "direct_io", "--cache-size", "32M", "--block-size", "2M")...)
+	local := t.TempDir()
+
+	src := randomBytes(t, 24<<20+4097)
+	writeLocal(t, filepath.Join(local, "src"), src)
+	sh(t, local, fmt.Sprintf(`cp src %[1]q/copied && cmp src %[1]q/copied && cp %[1]q/copied back && cmp src back`, m.Dir))
+	if !bytes.Equal(getObject(t, b, "dio", "copied", e), src) {
+		t.Fatal("the object cp wrote differs from the source")
+	}
+	f, err := os.Open(m.Path("copied"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := testenv.PagesCached(f)
+	f.Close()
+	if err != nil && !errors.Is(err, syscall.ENOSYS) {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("%d pages of a file read with direct I/O are in the page cache", n)
+	}
+	for r := range 4 { // sequential reads of 4 KiB to 32 KiB, and random 64 KiB reads
+		if err := readerAgrees(m.Path("copied"), src, r); err != nil {
+			t.Error(err)
+		}
+	}
+
+	t.Run("shared mapping", func(t *testing.T) {
+		f, err := os.Open(m.Path("copied"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		mem, err := syscall.Mmap(int(f.Fd()), 0, len(src), syscall.PROT_READ, syscall.MAP_SHARED)
+		if err != nil {
+			t.Fatalf("mmap MAP_SHARED: %v", err)
+		}
+		defer syscall.Munmap(mem)
+		if !bytes.Equal(mem, src) {
+			t.Fatal("mapped bytes differ from the source")
+		}
+	})
+
+	t.Run("read-write handle", func(t *testing.T) {
+		f, err := os.OpenFile(m.Path("copied"), os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		patch := bytes.Repeat([]byte("patched "), 1000)
+		if _, err := f.WriteAt(patch, 5<<20+3); err != nil {
+			t.Fatal(err)
+		}
+		want := append([]byte(nil), src...)
+		copy(want[5<<20+3:], patch)
+		got := make([]byte, len(patch)+8192)
+		if _, err := f.ReadAt(got, 5<<20+3-4096); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want[5<<20+3-4096:5<<20+3-4096+len(got)]) {
+			t.Fatal("a read-write handle reads other bytes than it wrote")
+		}
+		if err := f.Close(); err != nil {
+			t.Fatalf("close: %v", err)
+		}
+		if !bytes.Equal(getObject(t, b, "dio", "copied", e), want) {
+			t.Fatal("the object differs from what the read-write handle wrote")
+		}
+	})
+
+	t.Run("shared writable mapping", func(t *testing.T) {
+		f, err := os.OpenFile(m.Path("copied"), os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mem, err := syscall.Mmap(int(f.Fd()), 0, 8192, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+		if err != nil {
+			f.Close()
+			t.Fatalf("mmap MAP_SHARED writable: %v", err)
+		}
+		copy(mem[100:], "via the mapping")
+		if err := syscall.Munmap(mem); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Sync(); err != nil {
+			t.Fatalf("fsync: %v", err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatalf("close: %v", err)
+		}
+		if got := getObject(t, b, "dio", "copied", e); !bytes.Equal(got[100:115], []byte("via the mapping")) {
+			t.Fatalf("the object has %q where the mapping wrote", got[100:115])
+		}
+	})
+
+	t.Run("overwritten elsewhere", func(t *testing.T) {
+		v2 := randomBytes(t, 3<<20+5)
+		putObject(t, b, "dio", "copied", v2, e.key)
+		time.Sleep(1100 * time.Millisecond) // the attribute TTL
+		assertFileContent(t, m.Path("copied"), v2)
+	})
 }
