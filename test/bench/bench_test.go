@@ -94,17 +94,21 @@ func TestBench(t *testing.T) {
 
 	res := newResults()
 	t.Logf("direct SDK: %d MiB object, %d parts of %d MiB / ranges of %d MiB, %d in flight", cfg.size>>20, cfg.size/sdkPartSize, sdkPartSize>>20, sdkRangeSize>>20, sdkParallel)
+	sdkCold := func() (rate, cpuPerGiB float64, err error) {
+		settle()
+		start := time.Now()
+		cpu, err := machineCPU(func() error { return s.getParallel(ctx, "big", cfg.size) })
+		return mbps(cfg.size, time.Since(start)), perGiB(cpu, cfg.size), err
+	}
 	for range cfg.runs {
 		settle()
 		start := time.Now()
 		must(t, s.putParallel(ctx, "big", data, cfg.size))
 		res.add("sdk", rowWrite, mbps(cfg.size, time.Since(start)))
-		settle()
-		start = time.Now()
-		cpu, err := machineCPU(func() error { return s.getParallel(ctx, "big", cfg.size) })
+		rate, cpu, err := sdkCold()
 		must(t, err)
-		res.add("sdk", rowCold, mbps(cfg.size, time.Since(start)))
-		res.add("sdk", rowColdCPU, perGiB(cpu, cfg.size))
+		res.add("sdk", rowCold, rate)
+		res.add("sdk", rowColdCPU, cpu)
 		if cfg.quick {
 			continue
 		}
@@ -154,7 +158,7 @@ func TestBench(t *testing.T) {
 	}()
 	for _, fs := range tools {
 		t.Logf("%s: running the workloads", fs.name())
-		runWorkloads(t, fs, cfg, res)
+		runWorkloads(t, fs, cfg, res, sdkCold)
 	}
 	t.Logf("FUSE alone: cold reads of a %d MiB memory-backed file", cfg.size>>20)
 	fuseOnly(t, cfg, res)
@@ -197,7 +201,10 @@ func readPattern(t *testing.T, path string) []byte {
 // failing workload fails the bench for ssefs (either column); for a peer
 // it is reported
 // in the table and the rest goes on.
-func runWorkloads(t *testing.T, fs fsUnderTest, cfg config, res *results) {
+//
+// Before each cold read, sdkCold reads the object with the SDK, recorded
+// under the tool's name as the pair of its cold-read figures.
+func runWorkloads(t *testing.T, fs fsUnderTest, cfg config, res *results, sdkCold func() (rate, cpuPerGiB float64, err error)) {
 	name := fs.name()
 	step := func(rw *row, fn func() (float64, error)) {
 		v, err := fn()
@@ -210,6 +217,7 @@ func runWorkloads(t *testing.T, fs fsUnderTest, cfg config, res *results) {
 			res.fail(name, rw)
 			return
 		}
+		t.Logf("%s: %s: %.3f %s", name, rw.label, v, rw.unit)
 		res.add(name, rw, v)
 	}
 	// throughput times fn over cfg.size bytes; with cpuRow set it also
@@ -220,6 +228,7 @@ func runWorkloads(t *testing.T, fs fsUnderTest, cfg config, res *results) {
 			start := time.Now()
 			cpu, err := machineCPU(fn)
 			if err == nil && cpuRow != nil {
+				t.Logf("%s: %s: %.3f %s", name, cpuRow.label, perGiB(cpu, cfg.size), cpuRow.unit)
 				res.add(name, cpuRow, perGiB(cpu, cfg.size))
 			}
 			return mbps(cfg.size, time.Since(start)), err
@@ -229,6 +238,13 @@ func runWorkloads(t *testing.T, fs fsUnderTest, cfg config, res *results) {
 		// Cold read: a fresh mount, the object written by the SDK.
 		mnt := fs.mount(t)
 		obj := filepath.Join(mnt, "big")
+		step(rowColdSDK, func() (float64, error) {
+			rate, cpu, err := sdkCold()
+			if err == nil {
+				res.add(name, rowColdSDKCPU, cpu)
+			}
+			return rate, err
+		})
 		step(rowCold, throughput(rowColdCPU, func() error { return readFile(obj) }))
 		step(rowWarm, throughput(nil, func() error { return readFile(obj) }))
 		dst := filepath.Join(mnt, fmt.Sprintf("%s-w%d", name, run))
