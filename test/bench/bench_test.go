@@ -7,6 +7,9 @@
 // SSEFS_BENCH_MB (default 1024) sets the size of the large object,
 // SSEFS_BENCH_RSS_MB (default 4096) the read watched for peak RSS,
 // SSEFS_BENCH_RUNS (default 3) the runs per figure (the median is shown),
+// SSEFS_BENCH_COLD_PAIRS (default 3) the cold reads per run, each paired
+// with a cold read by the SDK right before it (the ratio shown is the
+// median of the pairs'),
 // SSEFS_BENCH_PEERS=0 skips s3fs and rclone, SSEFS_BENCH_QUICK=1 measures
 // only the large-object rows, and SSEFS_BENCH_ARGS adds ssefs mount flags
 // (e.g. "--block-size 8M").
@@ -52,6 +55,7 @@ type config struct {
 	size       int64 // large object, bytes
 	rssSize    int64 // read watched for RSS
 	runs       int
+	coldPairs  int // cold reads per run, each paired with an SDK read
 	smallFiles int
 	listFiles  int
 	randomOps  int
@@ -67,6 +71,7 @@ func TestBench(t *testing.T) {
 		size:       int64(envInt("SSEFS_BENCH_MB", 1024)) << 20,
 		rssSize:    int64(envInt("SSEFS_BENCH_RSS_MB", 4096)) << 20,
 		runs:       envInt("SSEFS_BENCH_RUNS", 3),
+		coldPairs:  max(1, envInt("SSEFS_BENCH_COLD_PAIRS", 3)),
 		smallFiles: 1000,
 		listFiles:  5000,
 		randomOps:  1000,
@@ -206,7 +211,7 @@ func readPattern(t *testing.T, path string) []byte {
 // under the tool's name as the pair of its cold-read figures.
 func runWorkloads(t *testing.T, fs fsUnderTest, cfg config, res *results, sdkCold func() (rate, cpuPerGiB float64, err error)) {
 	name := fs.name()
-	step := func(rw *row, fn func() (float64, error)) {
+	step := func(rw *row, fn func() (float64, error)) (float64, bool) {
 		v, err := fn()
 		if err != nil {
 			if strings.HasPrefix(name, "ssefs") {
@@ -215,10 +220,11 @@ func runWorkloads(t *testing.T, fs fsUnderTest, cfg config, res *results, sdkCol
 				t.Logf("%s: %s failed: %v", name, rw.label, err)
 			}
 			res.fail(name, rw)
-			return
+			return 0, false
 		}
 		t.Logf("%s: %s: %.3f %s", name, rw.label, v, rw.unit)
 		res.add(name, rw, v)
+		return v, true
 	}
 	// throughput times fn over cfg.size bytes; with cpuRow set it also
 	// records the machine's CPU per GiB meanwhile under that row.
@@ -234,18 +240,35 @@ func runWorkloads(t *testing.T, fs fsUnderTest, cfg config, res *results, sdkCol
 			return mbps(cfg.size, time.Since(start)), err
 		}
 	}
-	for run := range cfg.runs {
-		// Cold read: a fresh mount, the object written by the SDK.
-		mnt := fs.mount(t)
-		obj := filepath.Join(mnt, "big")
-		step(rowColdSDK, func() (float64, error) {
+	// coldPair reads the object with the SDK and then, cold, through the
+	// mount at mnt, and records both and their ratios.
+	coldPair := func(mnt string) {
+		sdkRate, ok1 := step(rowColdSDK, func() (float64, error) {
 			rate, cpu, err := sdkCold()
 			if err == nil {
 				res.add(name, rowColdSDKCPU, cpu)
 			}
 			return rate, err
 		})
-		step(rowCold, throughput(rowColdCPU, func() error { return readFile(obj) }))
+		rate, ok2 := step(rowCold, throughput(rowColdCPU, func() error { return readFile(filepath.Join(mnt, "big")) }))
+		if !ok1 || !ok2 {
+			return
+		}
+		res.add(name, rowColdRatios, rate/sdkRate)
+		cpu, _ := res.last(name, rowColdCPU)
+		sdkCPU, _ := res.last(name, rowColdSDKCPU)
+		res.add(name, rowColdCPURatios, cpu/sdkCPU)
+	}
+	for run := range cfg.runs {
+		// Cold reads: each on a fresh mount, of the object written by the
+		// SDK; the last one's mount goes on with the other workloads.
+		for range cfg.coldPairs - 1 {
+			coldPair(fs.mount(t))
+			fs.unmount(t)
+		}
+		mnt := fs.mount(t)
+		obj := filepath.Join(mnt, "big")
+		coldPair(mnt)
 		step(rowWarm, throughput(nil, func() error { return readFile(obj) }))
 		dst := filepath.Join(mnt, fmt.Sprintf("%s-w%d", name, run))
 		step(rowWrite, throughput(nil, func() error {

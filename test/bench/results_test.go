@@ -18,28 +18,33 @@ type row struct {
 	lower bool   // smaller is better (times, memory)
 	// refRow is the row of (a) it is compared with, when not itself.
 	refRow *row
-	// paired is the row holding (a)'s samples taken alongside each
-	// tool's own (under the tool's name); when a tool has them, its ratio
-	// is to their median instead of to the (a) column.
-	paired *row
+	// pairRatios is the row holding, under each tool's name, the ratios
+	// of its samples to (a)'s taken right before each; when a tool has
+	// them, its ratio is their median instead of the ratio to the (a)
+	// column.
+	pairRatios *row
 }
 
 var (
-	// The cold read of each tool is compared with a cold read by the SDK
-	// made right before it (rowColdSDK), in the same state of the
-	// machine: the figures drift over a run of the bench as the backend
-	// and the page cache fill up, and the (a) column is measured first.
-	rowCold    = &row{label: "cold sequential read", unit: "MB/s", ref: "sdk", paired: rowColdSDK}
-	rowColdSDK = &row{label: "  (a) SDK's, read right before it", unit: "MB/s"}
+	// Each cold read of a tool is paired with a cold read by the SDK made
+	// right before it (rowColdSDK), in the same state of the machine, and
+	// the ratio shown is the median of the pairs' ratios: a machine shared
+	// with others moves every figure by a fifth from one minute to the
+	// next, and the (a) column is measured first.
+	rowCold    = &row{label: "cold sequential read", unit: "MB/s", ref: "sdk", pairRatios: rowColdRatios}
+	rowColdSDK = &row{label: "  (a) SDK's, read right before each", unit: "MB/s"}
 	// The CPU the whole machine spent on the cold read (backend, client,
 	// mount daemon, dd), per GiB.
-	rowColdCPU    = &row{label: "  CPU of the machine per GiB", unit: "s", ref: "sdk", lower: true, paired: rowColdSDKCPU}
-	rowColdSDKCPU = &row{label: "  (a) SDK's, right before it", unit: "s", lower: true}
-	rowWarm       = &row{label: "warm re-read", unit: "MB/s", ref: "sdk"}
-	rowWrite      = &row{label: "sequential write (dd bs=1M + close)", unit: "MB/s", ref: "sdk"}
-	rowRandom     = &row{label: "4 KiB random reads", unit: "ops/s", ref: "sdk"}
-	rowSmall      = &row{label: "create+write+close 4 KiB files", unit: "files/s", ref: "sdk"}
-	rowList       = &row{label: "ls -l of 5000 files", unit: "s", ref: "sdk", lower: true}
+	rowColdCPU    = &row{label: "  CPU of the machine per GiB", unit: "s", ref: "sdk", lower: true, pairRatios: rowColdCPURatios}
+	rowColdSDKCPU = &row{label: "  (a) SDK's, right before each", unit: "s", lower: true}
+	// The pairs' ratios (not printed as rows).
+	rowColdRatios    = &row{label: "cold-read ratios to the SDK read before"}
+	rowColdCPURatios = &row{label: "cold-read CPU ratios to the SDK read before"}
+	rowWarm          = &row{label: "warm re-read", unit: "MB/s", ref: "sdk"}
+	rowWrite         = &row{label: "sequential write (dd bs=1M + close)", unit: "MB/s", ref: "sdk"}
+	rowRandom        = &row{label: "4 KiB random reads", unit: "ops/s", ref: "sdk"}
+	rowSmall         = &row{label: "create+write+close 4 KiB files", unit: "files/s", ref: "sdk"}
+	rowList          = &row{label: "ls -l of 5000 files", unit: "s", ref: "sdk", lower: true}
 	// The first ls -l of the directory, before any attribute index: its
 	// one sample, against the same bare listing.
 	rowListFirst = &row{label: "  of which the first, unindexed", unit: "s", ref: "sdk", lower: true, refRow: rowList}
@@ -62,6 +67,15 @@ func (r *results) add(tool string, rw *row, v float64) {
 	r.samples[tool][rw] = append(r.samples[tool][rw], v)
 }
 
+// last returns the latest sample of a tool's row.
+func (r *results) last(tool string, rw *row) (float64, bool) {
+	vs := r.samples[tool][rw]
+	if len(vs) == 0 {
+		return 0, false
+	}
+	return vs[len(vs)-1], true
+}
+
 // fail records a failed run: the figure shows as failed.
 func (r *results) fail(tool string, rw *row) { r.add(tool, rw, math.NaN()) }
 
@@ -80,11 +94,11 @@ func (r *results) median(tool string, rw *row) (float64, bool) {
 // table prints each row's median per tool and its ratio to the direct-SDK
 // figure (for times, SDK time / tool time is not used: the ratio shown is
 // tool time / SDK time, so that <= 1.5 reads as the target says). A row
-// with paired samples is compared with those of the same tool.
+// with pair ratios shows their median.
 func (r *results) table(cfg config, tools []string) string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "\nssefs bench: %d MiB object, median of %d, RSS object %d MiB, cache %d MiB (RSS bound %d MiB)\n",
-		cfg.size>>20, cfg.runs, cfg.rssSize>>20, objcache.DefaultCacheSize>>20, (objcache.DefaultCacheSize>>20)+128)
+	fmt.Fprintf(&sb, "\nssefs bench: %d MiB object, median of %d (cold reads: of %d, each ratio the median of the ratios to an SDK read right before), RSS object %d MiB, cache %d MiB (RSS bound %d MiB)\n",
+		cfg.size>>20, cfg.runs, cfg.runs*cfg.coldPairs, cfg.rssSize>>20, objcache.DefaultCacheSize>>20, (objcache.DefaultCacheSize>>20)+128)
 	fmt.Fprintf(&sb, "%-38s %14s", "", "(a) SDK")
 	for _, tl := range tools {
 		fmt.Fprintf(&sb, " %14s %7s", tl, "ratio")
@@ -109,8 +123,8 @@ func (r *results) table(cfg config, tools []string) string {
 				continue
 			}
 			ratio := "-"
-			if p, ok := r.median(tl, rw.paired); rw.paired != nil && ok && p > 0 {
-				ratio = fmt.Sprintf("%.2fx", v/p)
+			if p, ok := r.median(tl, rw.pairRatios); rw.pairRatios != nil && ok && !math.IsNaN(p) {
+				ratio = fmt.Sprintf("%.2fx", p)
 			} else if hasRef && ref > 0 {
 				ratio = fmt.Sprintf("%.2fx", v/ref)
 			}
