@@ -133,9 +133,9 @@ func MountOptions(fuseOpts fuse.MountOptions) fuse.MountOptions {
 	fuseOpts.DisableSplice = true
 	fuseOpts.EnableLocks = false
 	fuseOpts.DisableReadDirPlus = false
-	// Shared mappings of direct-I/O handles (--direct-io; and a
-	// write-only handle) are served through the page cache instead of
-	// failing with ENODEV. Kernels before 6.6 ignore the flag.
+	// A shared mapping of a file opened with direct I/O (Options.DirectIO)
+	// is served through the page cache instead of failing with ENODEV.
+	// Kernels before 6.6 ignore the flag.
 	fuseOpts.ExtraCapabilities |= fuse.CAP_DIRECT_IO_ALLOW_MMAP
 	return fuseOpts
 }
