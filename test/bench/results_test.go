@@ -132,6 +132,17 @@ func (r *results) table(cfg config, tools []string) string {
 		}
 		sb.WriteString("\n")
 	}
+	// The spread is part of the result: on a shared machine the pairs of
+	// one run can differ by half, and a drift shows in their order.
+	for _, tl := range tools {
+		if vs := r.samples[tl][rowColdRatios]; len(vs) > 0 {
+			fmt.Fprintf(&sb, "%s: cold-read ratio of each pair, in the order measured:", tl)
+			for _, v := range vs {
+				fmt.Fprintf(&sb, " %.2f", v)
+			}
+			sb.WriteString("\n")
+		}
+	}
 	return sb.String()
 }
 

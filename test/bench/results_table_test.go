@@ -1,0 +1,31 @@
+package bench
+
+import (
+	"strings"
+	"testing"
+)
+
+// The table shows the median of the pair ratios as a tool's cold-read
+// ratio, and every pair's ratio in the order measured on a line of its own.
+func TestTableShowsEachColdReadPair(t *testing.T) {
+	res := newResults()
+	res.add("sdk", rowCold, 1000)
+	for _, p := range [][2]float64{{400, 1000}, {900, 1000}, {700, 1000}} {
+		res.add("ssefs", rowColdSDK, p[1])
+		res.add("ssefs", rowCold, p[0])
+		res.add("ssefs", rowColdRatios, p[0]/p[1])
+	}
+	out := res.table(config{size: 1 << 30, runs: 1, coldPairs: 3}, []string{"ssefs"})
+	var cold string
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, rowCold.label+" (") {
+			cold = line
+		}
+	}
+	if f := strings.Fields(cold); len(f) < 2 || f[len(f)-1] != "0.70x" {
+		t.Errorf("cold-read row %q: want the median pair ratio 0.70x last", cold)
+	}
+	if want := "ssefs: cold-read ratio of each pair, in the order measured: 0.40 0.90 0.70\n"; !strings.Contains(out, want) {
+		t.Errorf("table lacks %q:\n%s", want, out)
+	}
+}
