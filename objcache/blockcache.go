@@ -49,6 +49,7 @@ type block struct {
 	err      error
 	progress chan struct{} // closed and replaced whenever have or err changes
 	dropped  bool          // DropBehind came while in flight: not to be cached (BlockCache.mu)
+	fresh    bool          // data is a new buffer, not faulted in yet: fill populates it as it goes
 }
 
 // wait returns the block's filled bytes once at least need of them have
@@ -283,6 +284,7 @@ func (c *BlockCache) lookup(ctx context.Context, v Version, idx int64, wait bool
 	if n == c.blockSize {
 		buf = c.reuseLocked()
 	}
+	reused := buf != nil
 	if buf == nil {
 		ok, err := c.reserveLocked(ctx, n, wait)
 		if err != nil || !ok {
@@ -293,9 +295,9 @@ func (c *BlockCache) lookup(ctx context.Context, v Version, idx int64, wait bool
 			c.used -= n
 			return blk, nil
 		}
-		buf = newDataBuffer(n)
+		buf = newLazyBuffer(n)
 	}
-	blk := &block{data: buf, progress: make(chan struct{})}
+	blk := &block{data: buf, progress: make(chan struct{}), fresh: !reused && n >= bigBufferMin}
 	blk.refs.Store(2) // the cache's and the caller's
 	c.inflight[bk] = blk
 	go c.fetch(bk, blk)
@@ -355,7 +357,11 @@ func (c *BlockCache) fill(ctx context.Context, bk blockKey, blk *block) error {
 	defer rc.Close()
 	var have int64
 	for have < n {
-		k, err := io.ReadFull(rc, blk.data[have:min(have+fetchChunk, n)])
+		chunk := blk.data[have:min(have+fetchChunk, n)]
+		if blk.fresh {
+			populate(chunk)
+		}
+		k, err := io.ReadFull(rc, chunk)
 		have += int64(k)
 		blk.update(have, nil)
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
