@@ -9,7 +9,7 @@
 // SSEFS_BENCH_RUNS (default 3) the runs per figure (the median is shown),
 // SSEFS_BENCH_COLD_PAIRS (default 3) the cold reads per run, each paired
 // with a cold read by the SDK right before it (the ratio shown is the
-// median of the pairs'),
+// median of the pairs'; each sequential write is paired in the same way),
 // SSEFS_BENCH_PEERS=0 skips s3fs and rclone, SSEFS_BENCH_QUICK=1 measures
 // only the large-object rows, and SSEFS_BENCH_ARGS adds ssefs mount flags
 // (e.g. "--block-size 8M").
@@ -126,7 +126,14 @@ func TestBench(t *testing.T) {
 		must(t, err)
 		res.add("sdk", rowSmall, ops)
 	}
-	data = nil
+	// sdkWrite uploads the object as (a) does, right before a tool's
+	// sequential write of the same bytes.
+	sdkWrite := func() (float64, error) {
+		settle()
+		start := time.Now()
+		err := s.putParallel(ctx, "sdk-w", data, cfg.size)
+		return mbps(cfg.size, time.Since(start)), err
+	}
 	if !cfg.quick {
 		must(t, s.fill(ctx, "ls/", cfg.listFiles))
 	}
@@ -163,7 +170,7 @@ func TestBench(t *testing.T) {
 	}()
 	for _, fs := range tools {
 		t.Logf("%s: running the workloads", fs.name())
-		runWorkloads(t, fs, cfg, res, sdkCold)
+		runWorkloads(t, fs, cfg, res, sdkCold, sdkWrite)
 	}
 	t.Logf("FUSE alone: cold reads of a %d MiB memory-backed file", cfg.size>>20)
 	fuseOnly(t, cfg, res)
@@ -208,8 +215,9 @@ func readPattern(t *testing.T, path string) []byte {
 // in the table and the rest goes on.
 //
 // Before each cold read, sdkCold reads the object with the SDK, recorded
-// under the tool's name as the pair of its cold-read figures.
-func runWorkloads(t *testing.T, fs fsUnderTest, cfg config, res *results, sdkCold func() (rate, cpuPerGiB float64, err error)) {
+// under the tool's name as the pair of its cold-read figures; before each
+// sequential write, sdkWrite uploads the same bytes, likewise.
+func runWorkloads(t *testing.T, fs fsUnderTest, cfg config, res *results, sdkCold func() (rate, cpuPerGiB float64, err error), sdkWrite func() (float64, error)) {
 	name := fs.name()
 	step := func(rw *row, fn func() (float64, error)) (float64, bool) {
 		v, err := fn()
@@ -271,10 +279,14 @@ func runWorkloads(t *testing.T, fs fsUnderTest, cfg config, res *results, sdkCol
 		coldPair(mnt)
 		step(rowWarm, throughput(nil, func() error { return readFile(obj) }))
 		dst := filepath.Join(mnt, fmt.Sprintf("%s-w%d", name, run))
-		step(rowWrite, throughput(nil, func() error {
+		sdkRate, ok1 := step(rowWriteSDK, sdkWrite)
+		rate, ok2 := step(rowWrite, throughput(nil, func() error {
 			_, err := shell(`dd if="$1" of="$2" bs=1M status=none`, cfg.src, dst)
 			return err
 		}))
+		if ok1 && ok2 {
+			res.add(name, rowWriteRatios, rate/sdkRate)
+		}
 		if cfg.quick {
 			fs.unmount(t)
 			continue

@@ -29,3 +29,35 @@ func TestTableShowsEachColdReadPair(t *testing.T) {
 		t.Errorf("table lacks %q:\n%s", want, out)
 	}
 }
+
+// The sequential-write row is paired the same way: its ratio is the median
+// of the ratios to the SDK upload right before each write, not the ratio
+// to the (a) column measured at the start, and each pair is listed.
+func TestTableShowsEachWritePair(t *testing.T) {
+	res := newResults()
+	res.add("sdk", rowWrite, 100) // (a), measured first: a ratio to it would be 2.50x
+	for _, p := range [][2]float64{{250, 300}, {240, 260}, {260, 400}} {
+		res.add("ssefs", rowWriteSDK, p[1])
+		res.add("ssefs", rowWrite, p[0])
+		res.add("ssefs", rowWriteRatios, p[0]/p[1])
+	}
+	out := res.table(config{size: 1 << 30, runs: 3, coldPairs: 1}, []string{"ssefs"})
+	var write, sdk string
+	for _, line := range strings.Split(out, "\n") {
+		switch {
+		case strings.HasPrefix(line, rowWrite.label+" ("):
+			write = line
+		case strings.HasPrefix(line, rowWriteSDK.label+" ("):
+			sdk = line
+		}
+	}
+	if f := strings.Fields(write); len(f) < 2 || f[len(f)-1] != "0.83x" {
+		t.Errorf("write row %q: want the median pair ratio 0.83x last", write)
+	}
+	if !strings.Contains(sdk, "300.000") {
+		t.Errorf("row of the paired SDK writes %q: want their median, 300.000", sdk)
+	}
+	if want := "ssefs: write ratio of each pair, in the order measured: 0.83 0.92 0.65\n"; !strings.Contains(out, want) {
+		t.Errorf("table lacks %q:\n%s", want, out)
+	}
+}
