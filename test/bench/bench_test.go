@@ -9,7 +9,8 @@
 // SSEFS_BENCH_RUNS (default 3) the runs per figure (the median is shown),
 // SSEFS_BENCH_COLD_PAIRS (default 3) the cold reads per run, each paired
 // with a cold read by the SDK right before it (the ratio shown is the
-// median of the pairs'; each sequential write is paired in the same way),
+// median of the pairs'; each sequential write and each ls -l is paired in
+// the same way),
 // SSEFS_BENCH_PEERS=0 skips s3fs and rclone, SSEFS_BENCH_QUICK=1 measures
 // only the large-object rows, and SSEFS_BENCH_ARGS adds ssefs mount flags
 // (e.g. "--block-size 8M").
@@ -137,15 +138,21 @@ func TestBench(t *testing.T) {
 	if !cfg.quick {
 		must(t, s.fill(ctx, "ls/", cfg.listFiles))
 	}
-	for range cfg.runs * btoi(!cfg.quick) {
-		settle()
+	// sdkList times the bare listing of the ls -l directory, as (a) does,
+	// right before a tool's ls -l.
+	sdkList := func() (float64, error) {
 		start := time.Now()
 		n, err := s.list(ctx, "ls/")
-		must(t, err)
-		if n != cfg.listFiles {
-			t.Fatalf("listing has %d entries, want %d", n, cfg.listFiles)
+		if err == nil && n != cfg.listFiles {
+			err = fmt.Errorf("listing has %d entries, want %d", n, cfg.listFiles)
 		}
-		res.add("sdk", rowList, time.Since(start).Seconds())
+		return time.Since(start).Seconds(), err
+	}
+	for range cfg.runs * btoi(!cfg.quick) {
+		settle()
+		d, err := sdkList()
+		must(t, err)
+		res.add("sdk", rowList, d)
 	}
 
 	args := strings.Fields(os.Getenv("SSEFS_BENCH_ARGS"))
@@ -170,7 +177,7 @@ func TestBench(t *testing.T) {
 	}()
 	for _, fs := range tools {
 		t.Logf("%s: running the workloads", fs.name())
-		runWorkloads(t, fs, cfg, res, sdkCold, sdkWrite)
+		runWorkloads(t, fs, cfg, res, sdkPairs{sdkCold, sdkWrite, sdkList})
 	}
 	t.Logf("FUSE alone: cold reads of a %d MiB memory-backed file", cfg.size>>20)
 	fuseOnly(t, cfg, res)
@@ -194,6 +201,16 @@ func TestBench(t *testing.T) {
 
 }
 
+// sdkPairs are the SDK's figures taken right before a tool's, in the same
+// state of the machine: a cold read (MB/s and CPU s per GiB), an upload
+// of the same bytes as the sequential write (MB/s) and the bare listing
+// of the ls -l directory (s).
+type sdkPairs struct {
+	cold  func() (rate, cpuPerGiB float64, err error)
+	write func() (float64, error)
+	list  func() (float64, error)
+}
+
 // settle writes back what earlier steps left dirty in the page cache (the
 // backend's files above all) and lets the machine calm down, so that a
 // figure does not pay for the writeback of the step before it (the cold
@@ -214,10 +231,9 @@ func readPattern(t *testing.T, path string) []byte {
 // it is reported
 // in the table and the rest goes on.
 //
-// Before each cold read, sdkCold reads the object with the SDK, recorded
-// under the tool's name as the pair of its cold-read figures; before each
-// sequential write, sdkWrite uploads the same bytes, likewise.
-func runWorkloads(t *testing.T, fs fsUnderTest, cfg config, res *results, sdkCold func() (rate, cpuPerGiB float64, err error), sdkWrite func() (float64, error)) {
+// Before each cold read, sequential write and ls -l, the SDK does the same
+// (sdk), recorded under the tool's name as the pair of its figure.
+func runWorkloads(t *testing.T, fs fsUnderTest, cfg config, res *results, sdk sdkPairs) {
 	name := fs.name()
 	step := func(rw *row, fn func() (float64, error)) (float64, bool) {
 		v, err := fn()
@@ -252,7 +268,7 @@ func runWorkloads(t *testing.T, fs fsUnderTest, cfg config, res *results, sdkCol
 	// mount at mnt, and records both and their ratios.
 	coldPair := func(mnt string) {
 		sdkRate, ok1 := step(rowColdSDK, func() (float64, error) {
-			rate, cpu, err := sdkCold()
+			rate, cpu, err := sdk.cold()
 			if err == nil {
 				res.add(name, rowColdSDKCPU, cpu)
 			}
@@ -279,7 +295,7 @@ func runWorkloads(t *testing.T, fs fsUnderTest, cfg config, res *results, sdkCol
 		coldPair(mnt)
 		step(rowWarm, throughput(nil, func() error { return readFile(obj) }))
 		dst := filepath.Join(mnt, fmt.Sprintf("%s-w%d", name, run))
-		sdkRate, ok1 := step(rowWriteSDK, sdkWrite)
+		sdkRate, ok1 := step(rowWriteSDK, sdk.write)
 		rate, ok2 := step(rowWrite, throughput(nil, func() error {
 			_, err := shell(`dd if="$1" of="$2" bs=1M status=none`, cfg.src, dst)
 			return err
@@ -316,7 +332,8 @@ func runWorkloads(t *testing.T, fs fsUnderTest, cfg config, res *results, sdkCol
 		fs.unmount(t)
 		mnt = fs.mount(t)
 		settle()
-		step(rowList, func() (float64, error) {
+		sdkTime, ok1 := step(rowListSDK, sdk.list)
+		lsTime, ok2 := step(rowList, func() (float64, error) {
 			start := time.Now()
 			out, err := shell(`ls -l "$1" | wc -l`, filepath.Join(mnt, "ls"))
 			d := time.Since(start)
@@ -328,6 +345,9 @@ func runWorkloads(t *testing.T, fs fsUnderTest, cfg config, res *results, sdkCol
 			}
 			return d.Seconds(), err
 		})
+		if ok1 && ok2 {
+			res.add(name, rowListRatios, lsTime/sdkTime)
+		}
 		fs.unmount(t)
 	}
 }

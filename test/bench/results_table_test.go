@@ -61,3 +61,28 @@ func TestTableShowsEachWritePair(t *testing.T) {
 		t.Errorf("table lacks %q:\n%s", want, out)
 	}
 }
+
+// ls -l is paired with a bare SDK listing right before each: a time, so
+// its ratio is the tool's time over the SDK's.
+func TestTableShowsEachListPair(t *testing.T) {
+	res := newResults()
+	res.add("sdk", rowList, 0.100) // (a), measured first: a ratio to it would be 2.60x
+	for _, p := range [][2]float64{{0.26, 0.20}, {0.25, 0.125}, {0.30, 0.20}} {
+		res.add("ssefs", rowListSDK, p[1])
+		res.add("ssefs", rowList, p[0])
+		res.add("ssefs", rowListRatios, p[0]/p[1])
+	}
+	out := res.table(config{size: 1 << 30, runs: 3, coldPairs: 1}, []string{"ssefs"})
+	var list string
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, rowList.label+" (") {
+			list = line
+		}
+	}
+	if f := strings.Fields(list); len(f) < 2 || f[len(f)-1] != "1.50x" {
+		t.Errorf("ls -l row %q: want the median pair ratio 1.50x last", list)
+	}
+	if want := "ssefs: ls -l ratio of each pair, in the order measured: 1.30 2.00 1.50\n"; !strings.Contains(out, want) {
+		t.Errorf("table lacks %q:\n%s", want, out)
+	}
+}
