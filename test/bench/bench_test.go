@@ -264,21 +264,29 @@ func runWorkloads(t *testing.T, fs fsUnderTest, cfg config, res *results, sdk sd
 			return mbps(cfg.size, time.Since(start)), err
 		}
 	}
+	// paired measures sdkFn (under sdkRow) and then fn (under rw), and
+	// records the ratio of the two under rw.pairRatios.
+	paired := func(sdkRow *row, sdkFn func() (float64, error), rw *row, fn func() (float64, error)) bool {
+		sdkV, ok1 := step(sdkRow, sdkFn)
+		v, ok2 := step(rw, fn)
+		if ok1 && ok2 {
+			res.add(name, rw.pairRatios, v/sdkV)
+		}
+		return ok1 && ok2
+	}
 	// coldPair reads the object with the SDK and then, cold, through the
 	// mount at mnt, and records both and their ratios.
 	coldPair := func(mnt string) {
-		sdkRate, ok1 := step(rowColdSDK, func() (float64, error) {
+		ok := paired(rowColdSDK, func() (float64, error) {
 			rate, cpu, err := sdk.cold()
 			if err == nil {
 				res.add(name, rowColdSDKCPU, cpu)
 			}
 			return rate, err
-		})
-		rate, ok2 := step(rowCold, throughput(rowColdCPU, func() error { return readFile(filepath.Join(mnt, "big")) }))
-		if !ok1 || !ok2 {
+		}, rowCold, throughput(rowColdCPU, func() error { return readFile(filepath.Join(mnt, "big")) }))
+		if !ok {
 			return
 		}
-		res.add(name, rowColdRatios, rate/sdkRate)
 		cpu, _ := res.last(name, rowColdCPU)
 		sdkCPU, _ := res.last(name, rowColdSDKCPU)
 		res.add(name, rowColdCPURatios, cpu/sdkCPU)
@@ -295,14 +303,10 @@ func runWorkloads(t *testing.T, fs fsUnderTest, cfg config, res *results, sdk sd
 		coldPair(mnt)
 		step(rowWarm, throughput(nil, func() error { return readFile(obj) }))
 		dst := filepath.Join(mnt, fmt.Sprintf("%s-w%d", name, run))
-		sdkRate, ok1 := step(rowWriteSDK, sdk.write)
-		rate, ok2 := step(rowWrite, throughput(nil, func() error {
+		paired(rowWriteSDK, sdk.write, rowWrite, throughput(nil, func() error {
 			_, err := shell(`dd if="$1" of="$2" bs=1M status=none`, cfg.src, dst)
 			return err
 		}))
-		if ok1 && ok2 {
-			res.add(name, rowWriteRatios, rate/sdkRate)
-		}
 		if cfg.quick {
 			fs.unmount(t)
 			continue
@@ -332,8 +336,7 @@ func runWorkloads(t *testing.T, fs fsUnderTest, cfg config, res *results, sdk sd
 		fs.unmount(t)
 		mnt = fs.mount(t)
 		settle()
-		sdkTime, ok1 := step(rowListSDK, sdk.list)
-		lsTime, ok2 := step(rowList, func() (float64, error) {
+		paired(rowListSDK, sdk.list, rowList, func() (float64, error) {
 			start := time.Now()
 			out, err := shell(`ls -l "$1" | wc -l`, filepath.Join(mnt, "ls"))
 			d := time.Since(start)
@@ -345,9 +348,6 @@ func runWorkloads(t *testing.T, fs fsUnderTest, cfg config, res *results, sdk sd
 			}
 			return d.Seconds(), err
 		})
-		if ok1 && ok2 {
-			res.add(name, rowListRatios, lsTime/sdkTime)
-		}
 		fs.unmount(t)
 	}
 }
