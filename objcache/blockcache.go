@@ -84,10 +84,11 @@ func (blk *block) update(have int64, err error) {
 // BlockCache holds fixed-size blocks of object plaintext in memory, and in
 // memory only: nothing it holds is ever written to local disk. It is
 // bounded in bytes, counting the buffers of fetches in flight, blocks
-// evicted but still being read, and free buffers as well as cached
-// blocks; the least recently used blocks make room for new ones. Block
-// buffers are reused rather than left to the garbage collector, so a
-// stream of reads does not fault in fresh memory for every block.
+// evicted but still being read, free buffers and the buffers it lends to
+// uploads (TakeBuffer) as well as cached blocks; the least recently used
+// blocks make room for new ones. Block buffers are reused rather than left
+// to the garbage collector, so a stream of reads or writes does not fault
+// in fresh memory for every block or part.
 // Concurrent misses for one block share one ranged GET. It is safe for
 // concurrent use.
 type BlockCache struct {
@@ -102,6 +103,13 @@ type BlockCache struct {
 	lru      *simplelru.LRU[blockKey, *block]
 	inflight map[blockKey]*block
 	freed    chan struct{} // closed and replaced when bytes may have become free
+
+	lent int64 // bytes of the buffers TakeBuffer lent from the bound
+
+	// ownBufs pools, per size, the buffers TakeBuffer handed out that are
+	// not block buffers: past the lending limit, or of another size than
+	// a block's (the doubled parts of an upload past 2000 parts).
+	ownBufs sync.Map // int64 -> *sync.Pool of *[]byte
 }
 
 // NewBlockCache makes a cache of blocks of blockSize bytes over b, holding
@@ -225,23 +233,86 @@ func (c *BlockCache) reserveLocked(ctx context.Context, n int64, wait bool) (boo
 	return true, nil
 }
 
-// Reserve accounts n bytes of memory used outside the cache (upload
-// buffers), evicting blocks or waiting as needed; Release gives them back.
-func (c *BlockCache) Reserve(ctx context.Context, n int64) error {
-	n = min(n, c.limit)
+// TakeBuffer returns a buffer of n bytes for data held outside the cache
+// (an upload part), with counted true when it is lent from the cache's
+// bound (until GiveBuffer takes it back): a free block buffer, or the
+// buffer of the least recently used block, and new memory only while the
+// cache has room to spare; it waits while buffers in use hold all the
+// memory. So a write after a read fills the buffers the read left rather
+// than faulting in fresh memory beside them (reading then writing 1 GiB
+// peaked at 150 instead of 242 MiB of RSS). Lent buffers take at most half
+// the bound, so that writers idle with a part's buffer never starve
+// readers; past that, the buffer is the process's own (counted false),
+// outside the bound as any other memory, reused through a pool.
+func (c *BlockCache) TakeBuffer(ctx context.Context, n int64) (buf []byte, counted bool, err error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, err := c.reserveLocked(ctx, n, true)
-	return err
+	if c.lent+n > c.limit/2 {
+		c.mu.Unlock()
+		return c.ownBuffer(n), false, nil
+	}
+	if n != c.blockSize {
+		if _, err := c.reserveLocked(ctx, n, true); err != nil {
+			c.mu.Unlock()
+			return nil, false, err
+		}
+		c.lent += n
+		c.mu.Unlock()
+		return c.ownBuffer(n), true, nil
+	}
+	for {
+		if buf := c.reuseLocked(); buf != nil {
+			c.lent += n
+			c.mu.Unlock()
+			return buf, true, nil
+		}
+		if c.used+n <= c.limit {
+			break
+		}
+		ch := c.freed
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		}
+		c.mu.Lock()
+	}
+	c.used += n
+	c.lent += n
+	c.mu.Unlock()
+	return newDataBuffer(n), true, nil
 }
 
-// Release gives back bytes taken with Reserve.
-func (c *BlockCache) Release(n int64) {
-	n = min(n, c.limit)
+// ownBuffer returns a pooled or new buffer of n bytes, outside the bound.
+func (c *BlockCache) ownBuffer(n int64) []byte {
+	if p, ok := c.ownBufs.Load(n); ok {
+		if b, ok := p.(*sync.Pool).Get().(*[]byte); ok {
+			return *b
+		}
+	}
+	return newDataBuffer(n)
+}
+
+// GiveBuffer takes back a buffer from TakeBuffer, at its full length and
+// with the counted it came with; nothing may use it any more.
+func (c *BlockCache) GiveBuffer(buf []byte, counted bool) {
+	n := int64(len(buf))
+	if !counted || n != c.blockSize {
+		p, _ := c.ownBufs.LoadOrStore(n, &sync.Pool{})
+		p.(*sync.Pool).Put(&buf)
+	}
+	if !counted {
+		return
+	}
 	c.mu.Lock()
-	c.used -= n
+	defer c.mu.Unlock()
+	c.lent -= n
+	if n == c.blockSize {
+		c.free = append(c.free, buf)
+	} else {
+		c.used -= n
+	}
 	c.signalLocked()
-	c.mu.Unlock()
 }
 
 // DropBehind forgets block idx of v if it is cached, keeping its buffer

@@ -142,3 +142,102 @@ func TestReadaheadWindowBounds(t *testing.T) {
 		}
 	}
 }
+
+// Upload part buffers are the cache's: after a read, a write fills the
+// buffers the read left (free or holding blocks) instead of new memory.
+// What is lent counts in the bound and takes at most half of it: past
+// that, a writer gets a buffer of its own at once, so writers idle with a
+// part never starve readers. A taker within the half waits while buffers
+// in use hold all the memory, until one comes back.
+func TestPartBuffersAreLentByTheCache(t *testing.T) {
+	const bs, limitBlocks = 1 << 20, 4
+	v := Version{Key: "o", ETag: `"1"`, Size: 16 * bs}
+	c, err := NewBlockCache(zeroObjects{}, bs, limitBlocks*bs, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	buf := make([]byte, bs)
+	for idx := range int64(limitBlocks) {
+		if _, err := c.ReadAt(ctx, v, buf, idx*bs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := map[*byte]bool{}
+	c.mu.Lock()
+	for _, blk := range c.lru.Values() {
+		read[&blk.data[0]] = true
+	}
+	c.mu.Unlock()
+
+	take := func() ([]byte, bool) {
+		b, counted, err := c.TakeBuffer(ctx, bs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b, counted
+	}
+	var lent [][]byte
+	for range limitBlocks / 2 {
+		b, counted := take()
+		if !counted || !read[&b[0]] {
+			t.Errorf("part buffer: counted %v, one of the read's %v; want both while the cache's buffers are there to take", counted, read[&b[0]])
+		}
+		lent = append(lent, b)
+	}
+	own, counted := take()
+	if counted || read[&own[0]] {
+		t.Errorf("with half the cache lent, a part buffer is counted %v, one of the read's %v; want a buffer of its own", counted, read[&own[0]])
+	}
+	if c.Used() > c.Limit() {
+		t.Fatalf("%d bytes used, limit %d", c.Used(), c.Limit())
+	}
+	// Readers still have the other half while the lent buffers sit idle.
+	for idx := int64(4); idx < 16; idx++ {
+		if _, err := c.ReadAt(ctx, v, buf, idx*bs); err != nil {
+			t.Fatalf("reading block %d with half the cache lent: %v", idx, err)
+		}
+	}
+	c.GiveBuffer(own, false)
+
+	// One lent buffer back, then both remaining blocks held by readers:
+	// a taker within the half waits for one of them.
+	c.GiveBuffer(lent[1], true)
+	var held []*block
+	for idx := int64(0); len(held) < 3; idx++ {
+		blk, err := c.lookup(ctx, v, idx, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := blk.wait(ctx, bs); err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, blk)
+	}
+	got := make(chan []byte)
+	go func() {
+		b, _, err := c.TakeBuffer(ctx, bs)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- b
+	}()
+	select {
+	case <-got:
+		t.Fatal("TakeBuffer went over the bound instead of waiting")
+	case <-time.After(100 * time.Millisecond):
+	}
+	c.unref(held[0]) // its block was evicted for the taker: the buffer frees
+	select {
+	case b := <-got:
+		if &b[0] != &held[0].data[0] {
+			t.Error("the waiting taker did not get the buffer that came back")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("TakeBuffer still waits after a buffer came back")
+	}
+	if c.Used() > c.Limit() {
+		t.Fatalf("%d bytes used, limit %d", c.Used(), c.Limit())
+	}
+}

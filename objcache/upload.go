@@ -20,37 +20,11 @@ const maxStreamPart = 512 << 20
 // before a full part buffer is taken: small files never take one.
 const firstPartGrowth = 1 << 20
 
-// partBuffers keeps part buffers for reuse, one pool per part size (which
-// changes only every partsPerStep parts), so that streaming a large file
-// does not fault in and zero fresh memory for every part.
-var partBuffers sync.Map // int64 -> *sync.Pool of *[]byte
-
-// getPartBuffer returns a buffer of capacity size, length 0.
-func getPartBuffer(size int64) []byte {
-	if p, ok := partBuffers.Load(size); ok {
-		if b, ok := p.(*sync.Pool).Get().(*[]byte); ok {
-			return (*b)[:0]
-		}
-	}
-	return newDataBuffer(size)[:0]
-}
-
-// putPartBuffer gives back a buffer whose part has been sent (or failed):
-// nothing refers to its bytes any more.
-func putPartBuffer(b []byte) {
-	size := int64(cap(b))
-	if size < firstPartGrowth {
-		return
-	}
-	p, _ := partBuffers.LoadOrStore(size, &sync.Pool{})
-	p.(*sync.Pool).Put(&b)
-}
-
-// memBudget is where upload part buffers take their memory from (the
-// block cache), so reads and writes share one bound.
-type memBudget interface {
-	Reserve(ctx context.Context, n int64) error
-	Release(n int64)
+// partMemory lends the buffers of whole parts: the block cache's, so that
+// reads and writes share one memory bound and one set of buffers.
+type partMemory interface {
+	TakeBuffer(ctx context.Context, n int64) (buf []byte, counted bool, err error)
+	GiveBuffer(buf []byte, counted bool)
 }
 
 // Upload writes one object from sequential writes. Data collects in memory
@@ -62,18 +36,20 @@ type memBudget interface {
 type Upload struct {
 	b           Bucket
 	mp          Multipart
-	mem         memBudget
+	mem         partMemory
 	key         string
 	opts        PutOptions
 	partSize    int64
 	concurrency int
 
-	size  int64  // bytes accepted by Write
-	buf   []byte // the part being filled
-	id    string // multipart upload id; "" until the first part is sent
-	sent  int32  // parts handed to senders
-	slots chan struct{}
-	wg    sync.WaitGroup
+	size    int64  // bytes accepted by Write
+	buf     []byte // the part being filled
+	taken   bool   // buf is a whole part's buffer from mem, to give back
+	counted bool   // with the counted it came with
+	id      string // multipart upload id; "" until the first part is sent
+	sent    int32  // parts handed to senders
+	slots   chan struct{}
+	wg      sync.WaitGroup
 
 	mu    sync.Mutex
 	parts []CompletedPart
@@ -83,7 +59,7 @@ type Upload struct {
 
 // newUpload starts nothing on the server: that waits for the first full
 // part, or for Commit.
-func newUpload(b Bucket, mp Multipart, mem memBudget, key string, opts PutOptions, partSize int64, concurrency int) *Upload {
+func newUpload(b Bucket, mp Multipart, mem partMemory, key string, opts PutOptions, partSize int64, concurrency int) *Upload {
 	return &Upload{b: b, mp: mp, mem: mem, key: key, opts: opts, partSize: partSize,
 		concurrency: concurrency, slots: make(chan struct{}, concurrency)}
 }
@@ -135,11 +111,16 @@ func (u *Upload) Write(ctx context.Context, p []byte) error {
 		}
 		k := min(int64(len(p)), ps-int64(len(u.buf)))
 		if need := int64(len(u.buf)) + k; need > int64(cap(u.buf)) && (u.Started() || need > firstPartGrowth) {
-			// A whole part's buffer from the pool; the first part of a
-			// small file grows by append instead.
-			nb := getPartBuffer(ps)[:len(u.buf)]
+			// A whole part's buffer, counted in the memory bound; the
+			// first part of a small file grows by append instead.
+			nb, counted, err := u.mem.TakeBuffer(ctx, ps)
+			if err != nil {
+				return err
+			}
+			nb = nb[:len(u.buf)]
 			copy(nb, u.buf)
-			u.buf = nb
+			u.dropBuf()
+			u.buf, u.taken, u.counted = nb, true, counted
 		}
 		u.buf = append(u.buf, p[:k]...)
 		p = p[k:]
@@ -163,26 +144,18 @@ func (u *Upload) sendPart(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	n := int64(len(u.buf))
-	if u.mem != nil {
-		if err := u.mem.Reserve(ctx, n); err != nil {
-			<-u.slots
-			return err
-		}
-	}
 	u.sent++
-	num, data := u.sent, u.buf
-	u.buf = nil
+	num, data, taken, counted := u.sent, u.buf, u.taken, u.counted
+	u.buf, u.taken = nil, false
 	u.wg.Add(1)
 	go func() {
 		defer u.wg.Done()
 		defer func() { <-u.slots }()
-		if u.mem != nil {
-			defer u.mem.Release(n)
-		}
 		// Detached from the write that filled it: the part outlives it.
 		etag, err := u.mp.UploadPart(context.WithoutCancel(ctx), u.key, u.id, num, data)
-		putPartBuffer(data)
+		if taken {
+			u.mem.GiveBuffer(data[:cap(data)], counted)
+		}
 		u.mu.Lock()
 		defer u.mu.Unlock()
 		if err != nil {
@@ -208,7 +181,8 @@ func (u *Upload) Commit(ctx context.Context, opts PutOptions) (ObjectInfo, error
 	if !u.Started() {
 		info, err := u.b.Put(ctx, u.key, bytes.NewReader(u.buf), int64(len(u.buf)), opts)
 		if err == nil {
-			u.ended, u.buf = true, nil
+			u.ended = true
+			u.dropBuf()
 		}
 		return info, err
 	}
@@ -233,6 +207,15 @@ func (u *Upload) Commit(ctx context.Context, opts PutOptions) (ObjectInfo, error
 	return u.mp.CompleteUpload(ctx, u.key, u.id, parts, u.size, u.opts)
 }
 
+// dropBuf lets go of the part being filled, giving its buffer back if it
+// was taken from mem.
+func (u *Upload) dropBuf() {
+	if u.taken {
+		u.mem.GiveBuffer(u.buf[:cap(u.buf)], u.counted)
+	}
+	u.buf, u.taken = nil, false
+}
+
 // sortedParts returns the parts in order, checking that none is missing.
 func (u *Upload) sortedParts() ([]CompletedPart, error) {
 	u.mu.Lock()
@@ -255,7 +238,8 @@ func (u *Upload) Abort() {
 	if u.ended {
 		return
 	}
-	u.ended, u.buf = true, nil
+	u.ended = true
+	u.dropBuf()
 	if u.id == "" {
 		return
 	}

@@ -78,7 +78,7 @@ func newMountFlags(o *mountOptions) *pflag.FlagSet {
 	o.StagingLimit = 10 << 30
 	f.Var(&o.StagingLimit, "staging-limit", "most bytes staged at once; past it writes fail with ENOSPC (e.g. 512M, 10G)")
 	o.CacheSize = objcache.DefaultCacheSize
-	f.Var(&o.CacheSize, "cache-size", "memory for cached blocks and in-flight read and upload buffers (never on disk)")
+	f.Var(&o.CacheSize, "cache-size", "memory for cached blocks, reads in flight and upload part buffers (up to half of it; never on disk)")
 	f.Var(&o.BlockSize, "block-size", fmt.Sprintf("size of a cached block and of a readahead GET, 1M to 16M (default %dM, less when cache-size holds fewer than 4)", objcache.DefaultBlockSize>>20))
 	o.Readahead = objcache.DefaultReadahead
 	f.Var(&o.Readahead, "readahead", "largest readahead window of a sequential reader (at most half of cache-size, and 8 blocks: the GETs in flight)")
