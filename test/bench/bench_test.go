@@ -153,6 +153,14 @@ func TestBench(t *testing.T) {
 		d, err := sdkList()
 		must(t, err)
 		res.add("sdk", rowList, d)
+		settle()
+		start := time.Now()
+		n, err := s.listHeads(ctx, "ls/", headsAtOnce)
+		if err == nil && n != cfg.listFiles {
+			err = fmt.Errorf("listing has %d entries, want %d", n, cfg.listFiles)
+		}
+		must(t, err)
+		res.add("sdk", rowListHeads, time.Since(start).Seconds())
 	}
 
 	args := strings.Fields(os.Getenv("SSEFS_BENCH_ARGS"))
@@ -215,6 +223,10 @@ type sdkPairs struct {
 // backend's files above all) and lets the machine calm down, so that a
 // figure does not pay for the writeback of the step before it (the cold
 // read comes right after the SDK's gigabytes of writes).
+// headsAtOnce is how many HEADs the SDK's reference for a first ls -l
+// sends at once: as many as ssefs's prefetcher (fs/prefetch.go).
+const headsAtOnce = 32
+
 func settle() {
 	syscall.Sync()
 	time.Sleep(time.Second)

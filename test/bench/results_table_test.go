@@ -58,3 +58,25 @@ func TestTableShowsEachPair(t *testing.T) {
 		})
 	}
 }
+
+// The first, unindexed ls -l is compared with the SDK's listing plus a
+// HEAD of each file, which is what it has to send, not with the bare
+// listing.
+func TestFirstListingComparedWithListingAndHeads(t *testing.T) {
+	res := newResults()
+	res.add("sdk", rowList, 0.150)
+	res.add("sdk", rowListHeads, 1.200)
+	res.add("ssefs", rowListFirst, 1.500)
+	out := res.table(config{size: 1 << 30, runs: 1, coldPairs: 1}, []string{"ssefs"})
+	for _, l := range strings.Split(out, "\n") {
+		if !strings.HasPrefix(l, rowListFirst.label+" (") {
+			continue
+		}
+		// To the bare listing it would be 10.00x.
+		if f := strings.Fields(l); f[len(f)-1] != "1.25x" || !strings.Contains(l, "1.200") {
+			t.Errorf("row %q: want the SDK's listing and HEADs (1.200) and the ratio 1.25x", l)
+		}
+		return
+	}
+	t.Errorf("table lacks the row %q:\n%s", rowListFirst.label, out)
+}

@@ -211,3 +211,46 @@ func (s *sdk) list(ctx context.Context, prefix string) (int, error) {
 	}
 	return n, nil
 }
+
+// listHeads lists one directory level under prefix and HEADs each object
+// in it, par at a time: what a tool must send to show the attributes of
+// files whose metadata it has not seen (ssefs's first ls -l of a directory
+// written by others). It returns the entry count.
+func (s *sdk) listHeads(ctx context.Context, prefix string, par int) (int, error) {
+	var keys []string
+	n := 0
+	p := s3.NewListObjectsV2Paginator(s.c, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: &prefix, Delimiter: aws.String("/")})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return n, err
+		}
+		n += len(page.Contents) + len(page.CommonPrefixes)
+		for _, o := range page.Contents {
+			keys = append(keys, aws.ToString(o.Key))
+		}
+	}
+	next := make(chan string, len(keys))
+	for _, k := range keys {
+		next <- k
+	}
+	close(next)
+	errs := make(chan error, par)
+	var wg sync.WaitGroup
+	for range par {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range next {
+				if _, err := s.c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: aws.String(k),
+					SSECustomerAlgorithm: s.alg(), SSECustomerKey: s.k(), SSECustomerKeyMD5: s.md5()}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return n, <-errs
+}
