@@ -100,32 +100,17 @@ func (s *sdk) putParallel(ctx context.Context, key string, data []byte, size int
 
 // getParallel reads size bytes of key with parallel ranged GETs.
 func (s *sdk) getParallel(ctx context.Context, key string, size int64) error {
-	n := int((size + sdkRangeSize - 1) / sdkRangeSize)
-	next := make(chan int, n)
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	errs := make(chan error, sdkParallel)
-	var wg sync.WaitGroup
+	bufs := make(chan []byte, sdkParallel)
 	for range sdkParallel {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := make([]byte, sdkRangeSize)
-			for i := range next {
-				off := int64(i) * sdkRangeSize
-				end := min(off+sdkRangeSize, size)
-				if err := s.getInto(ctx, key, buf[:end-off], off); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
+		bufs <- make([]byte, sdkRangeSize)
 	}
-	wg.Wait()
-	close(errs)
-	return <-errs
+	return parallel(int((size+sdkRangeSize-1)/sdkRangeSize), sdkParallel, func(i int) error {
+		buf := <-bufs
+		defer func() { bufs <- buf }()
+		off := int64(i) * sdkRangeSize
+		end := min(off+sdkRangeSize, size)
+		return s.getInto(ctx, key, buf[:end-off], off)
+	})
 }
 
 func (s *sdk) getInto(ctx context.Context, key string, buf []byte, off int64) error {
@@ -171,31 +156,12 @@ func (s *sdk) putSmall(ctx context.Context, prefix string, n int) (float64, erro
 
 // fill stores n small objects under prefix with 16 writers.
 func (s *sdk) fill(ctx context.Context, prefix string, n int) error {
-	next := make(chan int, n)
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	errs := make(chan error, 16)
-	var wg sync.WaitGroup
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			body := []byte("x")
-			for i := range next {
-				key := fmt.Sprintf("%sf%05d", prefix, i)
-				if _, err := s.c.PutObject(ctx, &s3.PutObjectInput{Bucket: &s.bucket, Key: &key, Body: bytes.NewReader(body),
-					ContentLength: aws.Int64(1), SSECustomerAlgorithm: s.alg(), SSECustomerKey: s.k(), SSECustomerKeyMD5: s.md5()}); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	return <-errs
+	return parallel(n, 16, func(i int) error {
+		key := fmt.Sprintf("%sf%05d", prefix, i)
+		_, err := s.c.PutObject(ctx, &s3.PutObjectInput{Bucket: &s.bucket, Key: &key, Body: bytes.NewReader([]byte("x")),
+			ContentLength: aws.Int64(1), SSECustomerAlgorithm: s.alg(), SSECustomerKey: s.k(), SSECustomerKeyMD5: s.md5()})
+		return err
+	})
 }
 
 // list lists one directory level under prefix; it returns the entry count.
@@ -230,9 +196,19 @@ func (s *sdk) listHeads(ctx context.Context, prefix string, par int) (int, error
 			keys = append(keys, aws.ToString(o.Key))
 		}
 	}
-	next := make(chan string, len(keys))
-	for _, k := range keys {
-		next <- k
+	return n, parallel(len(keys), par, func(i int) error {
+		_, err := s.c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: aws.String(keys[i]),
+			SSECustomerAlgorithm: s.alg(), SSECustomerKey: s.k(), SSECustomerKeyMD5: s.md5()})
+		return err
+	})
+}
+
+// parallel runs fn(0) ... fn(n-1), par at a time, and returns the first
+// error (the workers that meet one stop taking more).
+func parallel(n, par int, fn func(i int) error) error {
+	next := make(chan int, n)
+	for i := range n {
+		next <- i
 	}
 	close(next)
 	errs := make(chan error, par)
@@ -241,9 +217,8 @@ func (s *sdk) listHeads(ctx context.Context, prefix string, par int) (int, error
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for k := range next {
-				if _, err := s.c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: aws.String(k),
-					SSECustomerAlgorithm: s.alg(), SSECustomerKey: s.k(), SSECustomerKeyMD5: s.md5()}); err != nil {
+			for i := range next {
+				if err := fn(i); err != nil {
 					errs <- err
 					return
 				}
@@ -252,5 +227,5 @@ func (s *sdk) listHeads(ctx context.Context, prefix string, par int) (int, error
 	}
 	wg.Wait()
 	close(errs)
-	return n, <-errs
+	return <-errs
 }
