@@ -297,8 +297,9 @@ func (r *Root) WaitBackground(timeout time.Duration) {
 // dirHandle is an open directory: readdir lists one level with a delimited
 // listing and sends no HEAD, so entries carry only their type. It answers
 // READDIRPLUS's lookups only for names whose attributes are at hand without
-// a request (from the attribute index); the kernel looks the others up
-// itself when it needs them, so `ls` and `find` still cost no HEAD.
+// a request (from the attribute index, or HEADs already prefetched for an
+// `ls -l` under way); the kernel looks the others up itself when it needs
+// them, so `ls` and `find` still cost no HEAD.
 type dirHandle struct {
 	d    *dirNode
 	ents []fuse.DirEntry
@@ -367,7 +368,8 @@ func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 
 // Lookup answers READDIRPLUS for name when the attribute index knows it and
 // it has no inode yet, or a file inode that knows no later state (see
-// knownForNode); otherwise it gives no attributes (ENOENT here makes
+// knownForNode), or when a prefetched HEAD of it has already been answered
+// (takePrefetchedDone); otherwise it gives no attributes (ENOENT here makes
 // go-fuse send a zero node id, which the kernel takes as "none given", not
 // as a negative entry).
 func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
@@ -382,6 +384,11 @@ func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 		return nil, syscall.ENOENT
 	}
 	k, a, ok := d.takeKnown(name)
+	if !ok {
+		if k, a, ok = d.takePrefetchedDone(name); ok {
+			d.lookedUp(name)
+		}
+	}
 	if !ok || k != kindFile && k != kindSymlink {
 		return nil, syscall.ENOENT
 	}

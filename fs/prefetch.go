@@ -207,16 +207,21 @@ func (fsys *filesys) headChild(ctx context.Context, key string, isDir bool) (kin
 	return kindNone, nodeAttr{}, info, err
 }
 
+// currentPrefetcher returns the prefetcher of d's cached listing, or nil.
+func (d *dirNode) currentPrefetcher() *prefetcher {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.list == nil {
+		return nil
+	}
+	return d.list.prefetch
+}
+
 // takePrefetched returns the prefetched attributes of name when a HEAD
 // for it was sent and answered within the TTL. A result not yet started
 // is withdrawn, so the caller's own HEAD is the only one.
 func (d *dirNode) takePrefetched(name string) (kind, nodeAttr, bool) {
-	d.mu.Lock()
-	var pf *prefetcher
-	if d.list != nil {
-		pf = d.list.prefetch
-	}
-	d.mu.Unlock()
+	pf := d.currentPrefetcher()
 	if pf == nil {
 		return kindNone, nodeAttr{}, false
 	}
@@ -238,6 +243,38 @@ func (d *dirNode) takePrefetched(name string) (kind, nodeAttr, bool) {
 	if r.err != nil || time.Since(r.at) >= d.fsys.opts.AttrTTL {
 		return kindNone, nodeAttr{}, false
 	}
+	return r.k, r.a, true
+}
+
+// takePrefetchedDone is takePrefetched for READDIRPLUS, which must not
+// wait: it takes the answer for name only when its HEAD has finished and
+// found a file or symlink, and otherwise leaves it for the kernel's own
+// LOOKUP. So once `ls -l` has started the prefetcher, the entries of its
+// next getdents come with their attributes and cost no LOOKUP each.
+func (d *dirNode) takePrefetchedDone(name string) (kind, nodeAttr, bool) {
+	pf := d.currentPrefetcher()
+	if pf == nil {
+		return kindNone, nodeAttr{}, false
+	}
+	pf.mu.Lock()
+	r := pf.pending[name]
+	if r == nil || !r.started {
+		pf.mu.Unlock()
+		return kindNone, nodeAttr{}, false
+	}
+	select {
+	case <-r.done:
+	default:
+		pf.mu.Unlock()
+		return kindNone, nodeAttr{}, false
+	}
+	if r.err != nil || r.k != kindFile && r.k != kindSymlink || time.Since(r.at) >= d.fsys.opts.AttrTTL {
+		pf.mu.Unlock()
+		return kindNone, nodeAttr{}, false
+	}
+	delete(pf.pending, name)
+	pf.mu.Unlock()
+	pf.release()
 	return r.k, r.a, true
 }
 

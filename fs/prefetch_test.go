@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hanwen/go-fuse/v2/fuse"
+
 	"github.com/ssefs/ssefs/objcache"
 	"github.com/ssefs/ssefs/objcache/membucket"
 )
@@ -111,5 +113,48 @@ func TestCreatesInANewDirectorySendOnlyPuts(t *testing.T) {
 	}
 	if n := len(m.b.Keys()); n != 12 {
 		t.Errorf("%d objects, want 12 (new/, src, 10 copies): %v", n, m.b.Keys())
+	}
+}
+
+// Once a lookup has started the prefetcher, READDIRPLUS hands out the
+// answers of HEADs already back with the entries (then `ls -l` stats those
+// without a LOOKUP each); one whose HEAD is not back is left to LOOKUP.
+func TestReaddirplusCarriesPrefetchedAttributes(t *testing.T) {
+	m := mountTest(t, func(o *Options) { o.AttrTTL = 30 * time.Second })
+	const n = 200
+	for i := range n {
+		m.b.SetObject(fmt.Sprintf("d/f%04d", i), []byte("x"), nil)
+	}
+	m.b.SetObject("d/f0100", []byte("secret"), objcache.Metadata{"mode": "33152", "uid": "77"})
+	m.sh("ls d >/dev/null; stat d/f0000 >/dev/null")
+	d := m.root.GetChild("d").Operations().(*dirNode)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		d.mu.Lock()
+		pf := d.list.prefetch
+		d.mu.Unlock()
+		if pf != nil && pf.isFinished() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the prefetcher did not finish")
+		}
+	}
+	h := &dirHandle{d: d}
+	var out fuse.EntryOut
+	child, errno := h.Lookup(context.Background(), "f0100", &out)
+	if errno != 0 || child == nil {
+		t.Fatalf("READDIRPLUS lookup of a prefetched file: errno %v, inode %v; want its attributes", errno, child)
+	}
+	if out.Attr.Mode != 33152 || out.Attr.Uid != 77 || out.Attr.Size != 6 {
+		t.Errorf("READDIRPLUS attributes: mode %o uid %d size %d, want 100600, 77, 6 (from the HEAD)", out.Attr.Mode, out.Attr.Uid, out.Attr.Size)
+	}
+	heads := m.b.Calls(membucket.OpHead)
+	if out := m.sh("ls -ln d | grep -c '^-'"); strings.TrimSpace(out) != fmt.Sprint(n) {
+		t.Errorf("ls -ln shows %s files, want %d", out, n)
+	}
+	// f0100's answer went to this test's own lookup, whose inode the
+	// kernel never saw: its LOOKUP sends the one HEAD.
+	if more := m.b.Calls(membucket.OpHead) - heads; more > 1 {
+		t.Errorf("ls -ln after the prefetch sent %d more HEADs, want at most 1", more)
 	}
 }
