@@ -369,7 +369,7 @@ func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 // Lookup answers READDIRPLUS for name when the attribute index knows it and
 // it has no inode yet, or a file inode that knows no later state (see
 // knownForNode), or when a prefetched HEAD of it has already been answered
-// (takePrefetchedDone); otherwise it gives no attributes (ENOENT here makes
+// (takePrefetched without waiting); otherwise it gives no attributes (ENOENT here makes
 // go-fuse send a zero node id, which the kernel takes as "none given", not
 // as a negative entry).
 func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
@@ -385,7 +385,7 @@ func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 	}
 	k, a, ok := d.takeKnown(name)
 	if !ok {
-		if k, a, ok = d.takePrefetchedDone(name); ok {
+		if k, a, ok = d.takePrefetched(name, false); ok {
 			d.lookedUp(name)
 		}
 	}

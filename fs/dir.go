@@ -252,7 +252,7 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	switch child := d.GetChild(name); {
 	case child == nil:
 		if k, a, ok = d.takeKnown(name); !ok {
-			k, a, ok = d.takePrefetched(name)
+			k, a, ok = d.takePrefetched(name, true)
 		}
 	default:
 		if n, isFile := child.Operations().(*fileNode); isFile {

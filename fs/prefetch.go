@@ -218,16 +218,21 @@ func (d *dirNode) currentPrefetcher() *prefetcher {
 }
 
 // takePrefetched returns the prefetched attributes of name when a HEAD
-// for it was sent and answered within the TTL. A result not yet started
-// is withdrawn, so the caller's own HEAD is the only one.
-func (d *dirNode) takePrefetched(name string) (kind, nodeAttr, bool) {
+// for it was sent and answered within the TTL. With wait (a LOOKUP) it
+// waits for a HEAD in flight, and withdraws a result not yet started, so
+// the caller's own HEAD is the only one. Without wait (READDIRPLUS, which
+// must not block) it takes only a finished answer for a file or symlink
+// and leaves anything else for the kernel's own LOOKUP: so once `ls -l`
+// has started the prefetcher, the entries of its next getdents come with
+// their attributes and cost no LOOKUP each.
+func (d *dirNode) takePrefetched(name string, wait bool) (kind, nodeAttr, bool) {
 	pf := d.currentPrefetcher()
 	if pf == nil {
 		return kindNone, nodeAttr{}, false
 	}
 	pf.mu.Lock()
 	r := pf.pending[name]
-	if r == nil {
+	if r == nil || !wait && !r.answeredFile() {
 		pf.mu.Unlock()
 		return kindNone, nodeAttr{}, false
 	}
@@ -246,36 +251,18 @@ func (d *dirNode) takePrefetched(name string) (kind, nodeAttr, bool) {
 	return r.k, r.a, true
 }
 
-// takePrefetchedDone is takePrefetched for READDIRPLUS, which must not
-// wait: it takes the answer for name only when its HEAD has finished and
-// found a file or symlink, and otherwise leaves it for the kernel's own
-// LOOKUP. So once `ls -l` has started the prefetcher, the entries of its
-// next getdents come with their attributes and cost no LOOKUP each.
-func (d *dirNode) takePrefetchedDone(name string) (kind, nodeAttr, bool) {
-	pf := d.currentPrefetcher()
-	if pf == nil {
-		return kindNone, nodeAttr{}, false
-	}
-	pf.mu.Lock()
-	r := pf.pending[name]
-	if r == nil || !r.started {
-		pf.mu.Unlock()
-		return kindNone, nodeAttr{}, false
+// answeredFile reports whether r's HEAD has come back and found a file or
+// symlink (pf.mu held, so started is stable).
+func (r *headResult) answeredFile() bool {
+	if !r.started {
+		return false
 	}
 	select {
 	case <-r.done:
+		return r.err == nil && (r.k == kindFile || r.k == kindSymlink)
 	default:
-		pf.mu.Unlock()
-		return kindNone, nodeAttr{}, false
+		return false
 	}
-	if r.err != nil || r.k != kindFile && r.k != kindSymlink || time.Since(r.at) >= d.fsys.opts.AttrTTL {
-		pf.mu.Unlock()
-		return kindNone, nodeAttr{}, false
-	}
-	delete(pf.pending, name)
-	pf.mu.Unlock()
-	pf.release()
-	return r.k, r.a, true
 }
 
 // forget withdraws the result for a child we changed ourselves.

@@ -138,29 +138,30 @@ func TestBench(t *testing.T) {
 	if !cfg.quick {
 		must(t, s.fill(ctx, "ls/", cfg.listFiles))
 	}
-	// sdkList times the bare listing of the ls -l directory, as (a) does,
-	// right before a tool's ls -l.
-	sdkList := func() (float64, error) {
+	// timedListing times one listing of the ls -l directory by the SDK,
+	// checking that it saw every file.
+	timedListing := func(list func(context.Context, string) (int, error)) (float64, error) {
 		start := time.Now()
-		n, err := s.list(ctx, "ls/")
+		n, err := list(ctx, "ls/")
 		if err == nil && n != cfg.listFiles {
 			err = fmt.Errorf("listing has %d entries, want %d", n, cfg.listFiles)
 		}
 		return time.Since(start).Seconds(), err
 	}
+	// sdkList times the bare listing, as (a) does, right before a tool's
+	// ls -l.
+	sdkList := func() (float64, error) { return timedListing(s.list) }
+	listHeads := func(ctx context.Context, prefix string) (int, error) { return s.listHeads(ctx, prefix, headsAtOnce) }
 	for range cfg.runs * btoi(!cfg.quick) {
-		settle()
-		d, err := sdkList()
-		must(t, err)
-		res.add("sdk", rowList, d)
-		settle()
-		start := time.Now()
-		n, err := s.listHeads(ctx, "ls/", headsAtOnce)
-		if err == nil && n != cfg.listFiles {
-			err = fmt.Errorf("listing has %d entries, want %d", n, cfg.listFiles)
+		for _, m := range []struct {
+			rw   *row
+			list func(context.Context, string) (int, error)
+		}{{rowList, s.list}, {rowListHeads, listHeads}} {
+			settle()
+			d, err := timedListing(m.list)
+			must(t, err)
+			res.add("sdk", m.rw, d)
 		}
-		must(t, err)
-		res.add("sdk", rowListHeads, time.Since(start).Seconds())
 	}
 
 	args := strings.Fields(os.Getenv("SSEFS_BENCH_ARGS"))
@@ -219,14 +220,14 @@ type sdkPairs struct {
 	list  func() (float64, error)
 }
 
-// settle writes back what earlier steps left dirty in the page cache (the
-// backend's files above all) and lets the machine calm down, so that a
-// figure does not pay for the writeback of the step before it (the cold
-// read comes right after the SDK's gigabytes of writes).
 // headsAtOnce is how many HEADs the SDK's reference for a first ls -l
 // sends at once: as many as ssefs's prefetcher (fs/prefetch.go).
 const headsAtOnce = 32
 
+// settle writes back what earlier steps left dirty in the page cache (the
+// backend's files above all) and lets the machine calm down, so that a
+// figure does not pay for the writeback of the step before it (the cold
+// read comes right after the SDK's gigabytes of writes).
 func settle() {
 	syscall.Sync()
 	time.Sleep(time.Second)

@@ -166,16 +166,27 @@ func (s *sdk) fill(ctx context.Context, prefix string, n int) error {
 
 // list lists one directory level under prefix; it returns the entry count.
 func (s *sdk) list(ctx context.Context, prefix string) (int, error) {
-	p := s3.NewListObjectsV2Paginator(s.c, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: &prefix, Delimiter: aws.String("/")})
+	n, _, err := s.listKeys(ctx, prefix)
+	return n, err
+}
+
+// listKeys lists one directory level under prefix; it returns the entry
+// count and the keys of the objects.
+func (s *sdk) listKeys(ctx context.Context, prefix string) (int, []string, error) {
+	var keys []string
 	n := 0
+	p := s3.NewListObjectsV2Paginator(s.c, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: &prefix, Delimiter: aws.String("/")})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return n, err
+			return n, keys, err
 		}
 		n += len(page.Contents) + len(page.CommonPrefixes)
+		for _, o := range page.Contents {
+			keys = append(keys, aws.ToString(o.Key))
+		}
 	}
-	return n, nil
+	return n, keys, nil
 }
 
 // listHeads lists one directory level under prefix and HEADs each object
@@ -183,18 +194,9 @@ func (s *sdk) list(ctx context.Context, prefix string) (int, error) {
 // files whose metadata it has not seen (ssefs's first ls -l of a directory
 // written by others). It returns the entry count.
 func (s *sdk) listHeads(ctx context.Context, prefix string, par int) (int, error) {
-	var keys []string
-	n := 0
-	p := s3.NewListObjectsV2Paginator(s.c, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: &prefix, Delimiter: aws.String("/")})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return n, err
-		}
-		n += len(page.Contents) + len(page.CommonPrefixes)
-		for _, o := range page.Contents {
-			keys = append(keys, aws.ToString(o.Key))
-		}
+	n, keys, err := s.listKeys(ctx, prefix)
+	if err != nil {
+		return n, err
 	}
 	return n, parallel(len(keys), par, func(i int) error {
 		_, err := s.c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: aws.String(keys[i]),
