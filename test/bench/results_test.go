@@ -52,12 +52,13 @@ var (
 	rowList       = &row{label: "ls -l of 5000 files", unit: "s", ref: "sdk", lower: true, pairRatios: rowListRatios}
 	rowListSDK    = &row{label: "  (a) SDK's, listed right before each", unit: "s", lower: true}
 	rowListRatios = &row{label: "ls -l ratios to the SDK listing before"}
-	// The first ls -l of the directory, before any attribute index: its
-	// one sample, against what the SDK takes to list the directory and
-	// HEAD each file (the objects' attributes are in their metadata, which
-	// a listing does not return), as many at once as ssefs sends.
+	// The first ls -l of the directory, before any attribute index, on a
+	// mount of its own (not one of the pairs above): its one sample,
+	// against what the SDK takes to list the directory and HEAD each file
+	// (the objects' attributes are in their metadata, which a listing does
+	// not return), as many at once as ssefs sends.
 	rowListHeads = &row{label: "  (a) SDK's listing + a HEAD per file", unit: "s", ref: "sdk", lower: true}
-	rowListFirst = &row{label: "  of which the first, unindexed", unit: "s", ref: "sdk", lower: true, refRow: rowListHeads}
+	rowListFirst = &row{label: "  first ls -l, before any index", unit: "s", ref: "sdk", lower: true, refRow: rowListHeads}
 	rowRSS       = &row{label: "peak RSS over the workloads", unit: "MiB", lower: true}
 	rowRSSBig    = &row{label: "peak RSS reading the RSS object", unit: "MiB", lower: true}
 	rows         = []*row{rowCold, rowColdSDK, rowColdCPU, rowColdSDKCPU, rowWarm, rowWrite, rowWriteSDK, rowRandom, rowSmall, rowList, rowListSDK, rowListHeads, rowListFirst, rowRSS, rowRSSBig}
