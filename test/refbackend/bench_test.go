@@ -142,3 +142,26 @@ func BenchmarkRangeGet1MiBIn1GiBSSEC(b *testing.B) {
 		b.Errorf("%.1f chunks decrypted per 1 MiB read", perRead)
 	}
 }
+
+// BenchmarkListPage lists the first page of a 5000-object directory with
+// max-keys 2, 100 and 1000: what a page costs the server should follow
+// what it returns (a lookup's 2-key emptiness check used to decode a
+// thousand entries).
+func BenchmarkListPage(b *testing.B) {
+	_, c := benchStack(b)
+	for i := range 5000 {
+		_, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bk), Key: aws.String("dir/f" + itoa(10000+i)), Body: bytes.NewReader(nil)}, unsignedPayload)
+		must(b, err)
+	}
+	for _, n := range []int32{2, 100, 1000} {
+		b.Run("max-keys="+itoa(int(n)), func(b *testing.B) {
+			for b.Loop() {
+				out, err := c.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(bk), Prefix: aws.String("dir/"), Delimiter: aws.String("/"), MaxKeys: aws.Int32(n)})
+				must(b, err)
+				if len(out.Contents) != int(n) || !aws.ToBool(out.IsTruncated) {
+					b.Fatalf("page of %d keys (truncated %v), want %d", len(out.Contents), aws.ToBool(out.IsTruncated), n)
+				}
+			}
+		})
+	}
+}

@@ -39,7 +39,9 @@ func (s *Server) listPage(bucket, prefix, delim, after string, max int) (listing
 	cur, skipped := "", 0 // the common prefix being passed over, and how many keys of it
 	for {
 		restart := ""
-		err := s.store.List(bucket, prefix, start, func(m objstore.ObjectMeta) bool {
+		// The page needs max entries more and one to tell it is truncated.
+		want := max - len(l.objects) - len(l.prefixes) + 1
+		err := s.store.List(bucket, prefix, start, want, func(m objstore.ObjectMeta) bool {
 			if cur != "" && strings.HasPrefix(m.Key, cur) {
 				// Still under the last common prefix: step over it, and seek
 				// past it when it is large.

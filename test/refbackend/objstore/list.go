@@ -9,14 +9,21 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// listBatch is how many entries List reads per read transaction; fn runs
+// listBatch is the most entries List reads per read transaction; fn runs
 // outside any transaction, so it may call the store.
 var listBatch = 1000
 
 // List calls fn for each object of bucket whose key starts with prefix and
 // is greater than startAfter, in byte order of keys, until fn returns false.
 // ErrNoSuchBucket if the bucket is missing.
-func (s *Store) List(bucket, prefix, startAfter string, fn func(ObjectMeta) bool) error {
+//
+// want is how many entries the caller expects to take (a page's max-keys
+// and one more, to tell whether it is truncated): the first read decodes no
+// more than that, the later ones listBatch each. A request for 2 keys then
+// costs 3 decoded entries, not a thousand, and a page of 1000 costs 1001,
+// not 2000.
+func (s *Store) List(bucket, prefix, startAfter string, want int, fn func(ObjectMeta) bool) error {
+	batch := min(max(want, 1), listBatch)
 	seek := []byte(prefix)
 	skip := []byte(nil)
 	if startAfter >= prefix {
@@ -24,7 +31,7 @@ func (s *Store) List(bucket, prefix, startAfter string, fn func(ObjectMeta) bool
 	}
 	pfx := []byte(prefix)
 	for {
-		var batch []ObjectMeta
+		var got []ObjectMeta
 		err := s.db.View(func(tx *bolt.Tx) error {
 			objs := objectsOf(tx, bucket)
 			if objs == nil {
@@ -35,7 +42,7 @@ func (s *Store) List(bucket, prefix, startAfter string, fn func(ObjectMeta) bool
 				if skip != nil && bytes.Equal(k, skip) {
 					continue
 				}
-				if len(batch) == listBatch {
+				if len(got) == batch {
 					seek, skip = bytes.Clone(k), nil
 					return nil
 				}
@@ -43,7 +50,7 @@ func (s *Store) List(bucket, prefix, startAfter string, fn func(ObjectMeta) bool
 				if err := decode(v, &h); err != nil {
 					return err
 				}
-				batch = append(batch, h.meta(bucket, string(k)))
+				got = append(got, h.meta(bucket, string(k)))
 			}
 			seek = nil
 			return nil
@@ -51,11 +58,12 @@ func (s *Store) List(bucket, prefix, startAfter string, fn func(ObjectMeta) bool
 		if err != nil {
 			return err
 		}
-		for _, m := range batch {
+		for _, m := range got {
 			if !fn(m) {
 				return nil
 			}
 		}
+		batch = listBatch
 		if seek == nil {
 			return nil
 		}

@@ -86,9 +86,9 @@ func TestList(t *testing.T) {
 	for i, k := range slices.Backward(keys) {
 		put(t, s, k, []byte(k), []Sealing{{}, sealing(SSEC), sealing(SSEKMS)}[i%3])
 	}
-	list := func(prefix, after string, limit int) []string {
+	list := func(prefix, after string, want, limit int) []string {
 		var out []string
-		err := s.List("b", prefix, after, func(m ObjectMeta) bool {
+		err := s.List("b", prefix, after, want, func(m ObjectMeta) bool {
 			if m.Size != int64(len(m.Key)) || m.ETag != md5hex([]byte(m.Key)) {
 				t.Errorf("bad listed meta %+v", m)
 			}
@@ -118,19 +118,23 @@ func TestList(t *testing.T) {
 		{"c", "", 100, []string{"c\xff"}},
 	}
 	for _, c := range cases {
-		if got := list(c.prefix, c.after, c.limit); !slices.Equal(got, c.want) {
-			t.Errorf("List(%q, %q, %d) = %q, want %q", c.prefix, c.after, c.limit, got, c.want)
+		// However many entries the caller says it wants, it gets all it
+		// takes: the first read is cut short, not the listing.
+		for _, want := range []int{0, 1, 2, 5, 1000} {
+			if got := list(c.prefix, c.after, want, c.limit); !slices.Equal(got, c.want) {
+				t.Errorf("List(%q, %q, want %d) taking %d = %q, want %q", c.prefix, c.after, want, c.limit, got, c.want)
+			}
 		}
 	}
 	var sse []string
-	s.List("b", "dir/", "", func(m ObjectMeta) bool {
+	s.List("b", "dir/", "", 0, func(m ObjectMeta) bool {
 		sse = append(sse, m.SSE.String())
 		return true
 	})
 	if strings.Join(sse, ",") == "none,none,none,none" {
 		t.Fatal("listing lost SSE modes")
 	}
-	if err := s.List("nope", "", "", func(ObjectMeta) bool { return true }); !errors.Is(err, ErrNoSuchBucket) {
+	if err := s.List("nope", "", "", 0, func(ObjectMeta) bool { return true }); !errors.Is(err, ErrNoSuchBucket) {
 		t.Fatalf("List missing bucket: %v", err)
 	}
 }
@@ -142,7 +146,7 @@ func TestListMetaReads(t *testing.T) {
 	data := pseudo(4, 70000)
 	put(t, s, "k", data, seal)
 	var m ObjectMeta
-	s.List("b", "", "", func(x ObjectMeta) bool { m = x; return false })
+	s.List("b", "", "", 1, func(x ObjectMeta) bool { m = x; return false })
 	if err := s.CheckKey(m, seal.Key); err != nil {
 		t.Fatal(err)
 	}
