@@ -46,6 +46,7 @@ type indexState struct {
 	known map[string]objcache.ObjectInfo // HEAD answers from the index, matching the listing
 	heads map[string]objcache.ObjectInfo // new indexable HEAD answers
 	saved bool                           // a save was started for this listing
+	ix    *objcache.AttrIndex            // the index read, while listing
 }
 
 // indexWanted reports whether listings of d use attribute indexes.
@@ -68,13 +69,15 @@ const listSplitEvery = 990
 // listIndexed lists the directory with prefix p into l. A first short
 // page tells whether the directory is large; if so its attribute index is
 // read, and the rest of the listing goes in parallel pieces cut at the
-// index's names. Whatever the index says, every entry is listed.
+// index's names. Whatever the index says, every entry is listed. The first
+// page's files are handed out once the index is read, so that they come
+// with its attributes.
 func (d *dirNode) listIndexed(ctx context.Context, sl objcache.SplitLister, p string, l *listing) error {
 	pg, more, err := sl.ListFirst(ctx, p, "/", firstPageKeys)
 	if err != nil {
 		return err
 	}
-	last := d.addPage(l, p, pg)
+	last, added := d.addPage(l, p, pg)
 	var ix *objcache.AttrIndex
 	if len(pg.Objects) >= indexMinFiles {
 		if ix, err = objcache.LoadAttrIndex(ctx, d.fsys.b, p); err != nil {
@@ -82,13 +85,20 @@ func (d *dirNode) listIndexed(ctx context.Context, sl objcache.SplitLister, p st
 			ix = nil
 		}
 	}
+	if ix != nil {
+		d.indexed = true
+		l.index.ix = ix
+		l.index.known = make(map[string]objcache.ObjectInfo, ix.Len())
+	}
+	d.deliver(l, added)
 	if more {
 		var cuts []string
 		if ix != nil {
 			cuts = ix.Cuts(p, last, listSplitEvery)
 		}
 		err = sl.ListSplit(ctx, p, "/", last, cuts, func(pg objcache.ListPage) error {
-			d.addPage(l, p, pg)
+			_, added := d.addPage(l, p, pg)
+			d.deliver(l, added)
 			return nil
 		})
 		if err != nil {
@@ -96,22 +106,9 @@ func (d *dirNode) listIndexed(ctx context.Context, sl objcache.SplitLister, p st
 		}
 	}
 	if ix != nil {
-		d.useIndex(p, l, ix)
+		d.fsys.log.Debug("attribute index read", "dir", p, "entries", ix.Len(), "matching", len(l.index.known), "files", len(l.index.objs))
 	}
 	return nil
-}
-
-// useIndex takes into l's state the entries of the index that match the
-// listing (d.mu held).
-func (d *dirNode) useIndex(p string, l *listing, ix *objcache.AttrIndex) {
-	d.indexed = true
-	l.index.known = make(map[string]objcache.ObjectInfo, ix.Len())
-	for name, o := range l.index.objs {
-		if info, ok := ix.Match(name, o); ok {
-			l.index.known[name] = info
-		}
-	}
-	d.fsys.log.Debug("attribute index read", "dir", p, "entries", ix.Len(), "matching", len(l.index.known), "files", len(l.index.objs))
 }
 
 // takeKnown returns the attributes of name from the fresh listing's index,
@@ -139,19 +136,25 @@ func (d *dirNode) known(name string) (kind, nodeAttr, time.Time, bool) {
 }
 
 // knownForNode returns the index's attributes of name for its existing
-// file node n, when they are not older than what n knows: the listing
-// they were matched against was started after n's attributes were last
-// set, so it shows every change made through this mount before. What n
-// shows then is n.serverAttr's answer (local content stays authoritative).
+// file node n, when they are not older than what n knows (see
+// newerServerAttr).
 func (d *dirNode) knownForNode(name string, n *fileNode) (nodeAttr, bool) {
 	k, a, started, ok := d.known(name)
 	if !ok || k != kindFile {
 		return nodeAttr{}, false
 	}
+	return n.newerServerAttr(a, started)
+}
+
+// newerServerAttr returns n's attributes with a (from the server) when the
+// listing they were matched against was started after n's attributes were
+// last set: it shows every change made through this mount before. What n
+// shows then is n.serverAttr's answer (local content stays authoritative).
+func (n *fileNode) newerServerAttr(a nodeAttr, listed time.Time) (nodeAttr, bool) {
 	n.mu.Lock()
 	at := n.ac.at
 	n.mu.Unlock()
-	if !at.Before(started) {
+	if !at.Before(listed) {
 		return nodeAttr{}, false
 	}
 	return n.serverAttr(a), true
@@ -301,10 +304,9 @@ func (r *Root) WaitBackground(timeout time.Duration) {
 // `ls -l` under way); the kernel looks the others up itself when it needs
 // them, so `ls` and `find` still cost no HEAD.
 type dirHandle struct {
-	d    *dirNode
-	ents []fuse.DirEntry
-	pos  int
-	read bool
+	d   *dirNode
+	s   *dirStream // nil until the first read
+	pos int
 }
 
 var (
@@ -319,51 +321,53 @@ func (d *dirNode) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHan
 	return &dirHandle{d: d}, 0, 0
 }
 
-func (h *dirHandle) load(ctx context.Context) syscall.Errno {
-	if h.read {
-		return 0
+// stream returns the handle's entries, starting the listing on first use.
+func (h *dirHandle) stream(ctx context.Context) *dirStream {
+	if h.s == nil {
+		h.s = h.d.listStream(serverCtx(ctx))
 	}
-	names, dirs, errno := h.d.readListing(serverCtx(ctx))
-	if errno != 0 {
-		return errno
-	}
-	h.ents = make([]fuse.DirEntry, 0, len(names))
-	for i, name := range names {
-		mode := uint32(syscall.S_IFREG)
-		if dirs[i] {
-			mode = syscall.S_IFDIR
-		}
-		h.ents = append(h.ents, fuse.DirEntry{Name: name, Mode: mode, Off: uint64(i + 1)})
-	}
-	h.read = true
-	return 0
+	return h.s
 }
 
 // Readdirent returns the next entry, or nil at the end.
 func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
-	if errno := h.load(ctx); errno != 0 {
-		return nil, errno
+	e, errno := h.stream(ctx).entry(h.pos)
+	if e != nil {
+		h.pos++
 	}
-	if h.pos >= len(h.ents) {
-		return nil, 0
-	}
-	e := h.ents[h.pos]
-	h.pos++
-	return &e, 0
+	return e, errno
 }
 
 // Seekdir moves to the entry after offset off (0: the start, which lists
 // the directory again).
 func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 	if off == 0 {
-		h.read, h.ents, h.pos = false, nil, 0
+		h.s, h.pos = nil, 0
 		return 0
 	}
-	if errno := h.load(ctx); errno != 0 {
+	s := h.stream(ctx)
+	h.pos = int(off)
+	if e, errno := s.entry(h.pos - 1); e == nil {
+		h.pos = s.count() // past the end: the end it is
 		return errno
 	}
-	h.pos = min(int(off), len(h.ents))
 	return 0
+}
+
+// known returns the index's attributes of name: from the stream while its
+// listing runs (the directory is locked until it is done), else as
+// d.known.
+func (h *dirHandle) known(name string) (k kind, a nodeAttr, started time.Time, ok bool) {
+	if h.s != nil {
+		if info, started, ok, inProgress := h.s.knownWhileListing(name); inProgress {
+			if !ok {
+				return kindNone, nodeAttr{}, time.Time{}, false
+			}
+			a := h.d.fsys.attrFromInfo(info, syscall.S_IFREG)
+			return kindOf(a), a, started, true
+		}
+	}
+	return h.d.known(name)
 }
 
 // Lookup answers READDIRPLUS for name when the attribute index knows it and
@@ -374,17 +378,17 @@ func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 // as a negative entry).
 func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	d := h.d
+	k, a, started, ok := h.known(name)
 	if child := d.GetChild(name); child != nil {
-		if n, ok := child.Operations().(*fileNode); ok {
-			if a, ok := d.knownForNode(name, n); ok {
+		if n, isFile := child.Operations().(*fileNode); isFile && ok && k == kindFile {
+			if a, ok := n.newerServerAttr(a, started); ok {
 				a.fill(&out.Attr)
 				return child, 0
 			}
 		}
 		return nil, syscall.ENOENT
 	}
-	k, a, ok := d.takeKnown(name)
-	if !ok {
+	if !ok && h.s.isDone() {
 		if k, a, ok = d.takePrefetched(name, false); ok {
 			d.lookedUp(name)
 		}

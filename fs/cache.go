@@ -37,6 +37,9 @@ type listing struct {
 	// forLookups: made to answer a burst of lookups (relistForLookups),
 	// not by a readdir; it starts no prefetch.
 	forLookups bool
+	// out gets the entries while the listing runs (nil after, and for a
+	// listing made for lookups).
+	out *dirStream
 }
 
 func (l *listing) fresh(ttl time.Duration) bool {

@@ -146,7 +146,7 @@ func (d *dirNode) relistForLookups(ctx context.Context) bool {
 		return false
 	}
 	d.mu.Lock()
-	defer d.mu.Unlock() // held while listing, as readListing does: changes through us wait for it
+	defer d.mu.Unlock() // held while listing, as listInto does: changes through us wait for it
 	ttl := d.fsys.opts.AttrTTL
 	if d.list.fresh(ttl) {
 		return true // another lookup has just listed
@@ -388,13 +388,15 @@ func (d *dirNode) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAt
 }
 
 // addPage adds a page of the listing of prefix p to l, keeping what an
-// earlier page said of a name (pages may overlap, see readListing), and
-// returns the page's last key or prefix.
-func (d *dirNode) addPage(l *listing, p string, pg objcache.ListPage) string {
-	last := ""
+// earlier page said of a name (pages may overlap, see listInto), and
+// returns the page's last key or prefix and the files it added.
+func (d *dirNode) addPage(l *listing, p string, pg objcache.ListPage) (last string, added []string) {
 	for _, o := range pg.Objects {
 		last = max(last, o.Key)
 		if name := o.Key[len(p):]; validName(name) && !d.isReserved(name) {
+			if isDir, seen := l.entries[name]; !seen || isDir {
+				added = append(added, name)
+			}
 			l.entries[name] = false // a file wins over a prefix of its name
 			if _, seen := l.index.objs[name]; !seen && l.index.objs != nil {
 				l.index.objs[name] = o
@@ -408,46 +410,90 @@ func (d *dirNode) addPage(l *listing, p string, pg objcache.ListPage) string {
 			l.entries[name] = true
 		}
 	}
-	return last
+	return last, added
 }
 
-// readListing returns the sorted child names and which are directories,
-// from the cache or a new listing.
-func (d *dirNode) readListing(ctx context.Context) ([]string, []bool, syscall.Errno) {
+// deliver hands the files a page added to l to l's stream, with what the
+// attribute index, once read, says of them (d.mu held).
+func (d *dirNode) deliver(l *listing, names []string) {
+	var known map[string]objcache.ObjectInfo
+	if ix := l.index.ix; ix != nil {
+		known = make(map[string]objcache.ObjectInfo)
+		for _, name := range names {
+			if o, ok := l.index.objs[name]; ok {
+				if info, ok := ix.Match(name, o); ok {
+					l.index.known[name] = info
+					known[name] = info
+				}
+			}
+		}
+	}
+	if l.out != nil {
+		l.out.addFiles(names, known)
+	}
+}
+
+// listStream returns the entries of d for an open directory: at once from
+// a fresh listing, else as a new listing brings them (listInto, run
+// meanwhile).
+func (d *dirNode) listStream(ctx context.Context) *dirStream {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	// A listing made for lookups has neither the attribute index nor the
 	// prefetch of attributes that ls -l wants: list again.
-	if !d.list.fresh(d.fsys.opts.AttrTTL) || d.list.forLookups {
-		p, ok := d.prefix()
-		if !ok {
-			return nil, nil, syscall.ENOENT
+	if d.list.fresh(d.fsys.opts.AttrTTL) && !d.list.forLookups {
+		defer d.mu.Unlock()
+		names := d.list.sortedNames()
+		dirs := make([]bool, len(names))
+		for i, n := range names {
+			dirs[i] = d.list.entries[n]
 		}
-		l := &listing{started: time.Now(), entries: map[string]bool{}, index: indexState{objs: map[string]objcache.ObjectInfo{}}}
-		var err error
-		if sl, ok := d.fsys.b.(objcache.SplitLister); ok && d.indexWanted() {
-			err = d.listIndexed(ctx, sl, p, l)
-		} else {
-			err = d.fsys.b.List(ctx, p, "/", func(pg objcache.ListPage) error {
-				d.addPage(l, p, pg)
-				return nil
-			})
-		}
-		if err != nil {
-			return nil, nil, d.fsys.fail("readdir", p, err)
-		}
-		if len(l.index.objs) < indexMinFiles || !d.indexSaved() {
-			l.index.objs = nil // only new HEAD answers for a saved index need them
-		}
-		l.at = time.Now()
-		d.setListing(l)
+		return completeDirStream(names, dirs)
 	}
-	names := d.list.sortedNames()
-	dirs := make([]bool, len(names))
-	for i, n := range names {
-		dirs[i] = d.list.entries[n]
+	s := newDirStream()
+	s.started = time.Now()
+	go func() {
+		defer d.mu.Unlock() // held while listing: changes through us wait for it
+		d.listInto(ctx, s)
+	}()
+	return s
+}
+
+// listInto lists d into a new cached listing, handing its entries to s as
+// they come (d.mu held).
+func (d *dirNode) listInto(ctx context.Context, s *dirStream) {
+	p, ok := d.prefix()
+	if !ok {
+		s.finish(nil, syscall.ENOENT)
+		return
 	}
-	return names, dirs, 0
+	l := &listing{started: s.started, entries: map[string]bool{}, index: indexState{objs: map[string]objcache.ObjectInfo{}}, out: s}
+	var err error
+	if sl, ok := d.fsys.b.(objcache.SplitLister); ok && d.indexWanted() {
+		err = d.listIndexed(ctx, sl, p, l)
+	} else {
+		err = d.fsys.b.List(ctx, p, "/", func(pg objcache.ListPage) error {
+			_, added := d.addPage(l, p, pg)
+			d.deliver(l, added)
+			return nil
+		})
+	}
+	if err != nil {
+		s.finish(nil, d.fsys.fail("readdir", p, err))
+		return
+	}
+	if len(l.index.objs) < indexMinFiles || !d.indexSaved() {
+		l.index.objs = nil // only new HEAD answers for a saved index need them
+	}
+	l.index.ix, l.out = nil, nil
+	l.at = time.Now()
+	d.setListing(l)
+	var dirs []string
+	for name, isDir := range l.entries {
+		if isDir {
+			dirs = append(dirs, name)
+		}
+	}
+	s.finish(dirs, 0)
 }
 
 // validName rejects keys that cannot be a directory entry ("a//b", "a/.").
