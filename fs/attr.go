@@ -32,7 +32,11 @@ type nodeAttr struct {
 	size        int64
 	etag        string
 	contentType string
-	meta        objcache.Metadata // all user metadata, kept across rewrites
+	// meta is all user metadata, kept across rewrites. It is shared with
+	// the ObjectInfo it came from (an attribute index's entries, a HEAD's
+	// answer) and with every copy of the nodeAttr, so it is never written:
+	// metadata() builds a new map.
+	meta objcache.Metadata
 }
 
 // attrFromInfo decodes an object's metadata. typ is the file type to use
@@ -46,7 +50,7 @@ func (fsys *filesys) attrFromInfo(info objcache.ObjectInfo, typ uint32) nodeAttr
 		size:        info.Size,
 		etag:        info.ETag,
 		contentType: info.ContentType,
-		meta:        maps.Clone(info.Metadata),
+		meta:        info.Metadata,
 	}
 	if typ == syscall.S_IFDIR {
 		a.mode = syscall.S_IFDIR | uint32(fsys.opts.DirMode.Perm())
