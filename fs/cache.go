@@ -40,14 +40,39 @@ type listing struct {
 	// out gets the entries while the listing runs (nil after, and for a
 	// listing made for lookups).
 	out *dirStream
+	// order is the order the entries were handed out in (names).
+	order []string
 }
 
 func (l *listing) fresh(ttl time.Duration) bool {
 	return l != nil && time.Since(l.at) < ttl
 }
 
-func (l *listing) sortedNames() []string {
-	return slices.Sorted(maps.Keys(l.entries))
+// names returns the child names in the order readdir hands them out: the
+// order the listing delivered them in (a streamed listing's pieces come as
+// they come), then the names added since, sorted; sorted for a listing
+// that delivered nothing. The prefetcher follows it, since `ls -l` stats
+// the entries in the order it reads them.
+func (l *listing) names() []string {
+	if l.order == nil {
+		return slices.Sorted(maps.Keys(l.entries))
+	}
+	names := make([]string, 0, len(l.entries))
+	listed := make(map[string]bool, len(l.order))
+	for _, n := range l.order {
+		if _, ok := l.entries[n]; ok && !listed[n] {
+			listed[n] = true
+			names = append(names, n)
+		}
+	}
+	var added []string
+	for n := range l.entries {
+		if !listed[n] {
+			added = append(added, n)
+		}
+	}
+	slices.Sort(added)
+	return append(names, added...)
 }
 
 // cachedChild answers from a fresh listing: known reports whether the

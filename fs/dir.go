@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -430,6 +431,7 @@ func (d *dirNode) deliver(l *listing, names []string) {
 	}
 	if l.out != nil {
 		l.out.addFiles(names, known)
+		l.order = append(l.order, names...)
 	}
 }
 
@@ -442,7 +444,7 @@ func (d *dirNode) listStream(ctx context.Context) *dirStream {
 	// prefetch of attributes that ls -l wants: list again.
 	if d.list.fresh(d.fsys.opts.AttrTTL) && !d.list.forLookups {
 		defer d.mu.Unlock()
-		names := d.list.sortedNames()
+		names := d.list.names()
 		dirs := make([]bool, len(names))
 		for i, n := range names {
 			dirs[i] = d.list.entries[n]
@@ -484,15 +486,17 @@ func (d *dirNode) listInto(ctx context.Context, s *dirStream) {
 	if len(l.index.objs) < indexMinFiles || !d.indexSaved() {
 		l.index.objs = nil // only new HEAD answers for a saved index need them
 	}
-	l.index.ix, l.out = nil, nil
-	l.at = time.Now()
-	d.setListing(l)
 	var dirs []string
 	for name, isDir := range l.entries {
 		if isDir {
 			dirs = append(dirs, name)
 		}
 	}
+	slices.Sort(dirs)
+	l.order = append(l.order, dirs...)
+	l.index.ix, l.out = nil, nil
+	l.at = time.Now()
+	d.setListing(l)
 	s.finish(dirs, 0)
 }
 

@@ -1,7 +1,6 @@
 package fs
 
 import (
-	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -77,11 +76,10 @@ func (s *dirStream) addFiles(names []string, known map[string]objcache.ObjectInf
 	s.changed.Broadcast()
 }
 
-// finish hands out the subdirectories and ends the stream, or ends it with
+// finish hands out the subdirectories (in the order given) and ends the stream, or ends it with
 // an error (errno != 0): the entries already handed out stay read, the
 // next read fails.
 func (s *dirStream) finish(dirs []string, errno syscall.Errno) {
-	slices.Sort(dirs)
 	s.mu.Lock()
 	if errno == 0 {
 		for _, name := range dirs {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,15 +25,12 @@ type gatedBucket struct {
 }
 
 func (b *gatedBucket) ListSplit(ctx context.Context, prefix, delimiter, after string, splits []string, fn func(objcache.ListPage) error) error {
-	names, objs, err := b.entries(ctx, prefix, delimiter)
+	rest, objs, err := b.entriesAfter(ctx, prefix, delimiter, after)
 	if err != nil {
 		return err
 	}
 	var dirs, files []string
-	for _, n := range names {
-		if n <= after {
-			continue
-		}
+	for _, n := range rest {
 		if _, ok := objs[n]; ok {
 			files = append(files, n)
 		} else {
@@ -212,5 +210,105 @@ func TestStreamedEntriesCarryIndexAttributes(t *testing.T) {
 	}
 	if n != 301 {
 		t.Errorf("%d entries in all, want 301", n)
+	}
+}
+
+// swappedBucket is a pagedBucket whose split listings hand out the second
+// half of the rest first, as parallel pieces may come.
+type swappedBucket struct{ *pagedBucket }
+
+func (b *swappedBucket) ListSplit(ctx context.Context, prefix, delimiter, after string, splits []string, fn func(objcache.ListPage) error) error {
+	rest, objs, err := b.entriesAfter(ctx, prefix, delimiter, after)
+	if err != nil {
+		return err
+	}
+	if err := fn(page(rest[len(rest)/2:], objs)); err != nil {
+		return err
+	}
+	return fn(page(rest[:len(rest)/2], objs))
+}
+
+// When a listing's pieces come out of order, readdir hands the entries out
+// in that order, the same on every read of the cached listing, and the
+// HEADs prefetched for `ls -l` follow it: ls stats the entries in the
+// order it reads them, and a prefetch in name order would run ahead on
+// entries ls reaches last while ls's own lookups HEAD one by one.
+func TestPrefetchFollowsReaddirOrder(t *testing.T) {
+	m := mountTestOver(t, func(b *membucket.Bucket) objcache.Bucket {
+		return &swappedBucket{&pagedBucket{Bucket: b}}
+	}, func(o *Options) { o.AttrTTL = 30 * time.Second })
+	for i := range 300 {
+		m.b.SetObject(fmt.Sprintf("d/f%04d", i), []byte("x"), nil)
+	}
+	readdir := func() []string {
+		f, err := os.Open(m.p("d"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		names, err := f.Readdirnames(-1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return names
+	}
+	order := readdir()
+	if len(order) != 300 || order[100] != "f0200" {
+		t.Fatalf("readdir order: %d names, the 101st %q; want 300, f0200 (the pieces' order)", len(order), order[min(100, len(order)-1)])
+	}
+	if again := readdir(); !slices.Equal(again, order) {
+		t.Errorf("the cached listing reads in another order than it was handed out")
+	}
+	var mu sync.Mutex
+	var heads []string
+	m.b.SetFault(func(op membucket.Op, key string) error {
+		if op == membucket.OpHead {
+			mu.Lock()
+			heads = append(heads, key)
+			mu.Unlock()
+		}
+		return nil
+	})
+	if _, err := os.Lstat(m.p("d/f0000")); err != nil {
+		t.Fatal(err)
+	}
+	d := m.root.GetChild("d").Operations().(*dirNode)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if pf := d.currentPrefetcher(); pf != nil && pf.isFinished() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the prefetcher did not finish")
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	at := func(key string) int {
+		if i := slices.Index(heads, key); i >= 0 {
+			return i
+		}
+		t.Fatalf("no HEAD of %s", key)
+		return 0
+	}
+	// f0210 is handed out 111th, f0110 211th: 100 apart, many more than
+	// the HEADs sent at once.
+	if at("d/f0210") > at("d/f0110") {
+		t.Errorf("the prefetcher sent HEAD d/f0210 (%dth) after d/f0110 (%dth): name order, not readdir's", at("d/f0210"), at("d/f0110"))
+	}
+}
+
+// A listing's names keep the order they were handed out in, leave out the
+// names removed since and put the ones created since at the end.
+func TestListingNamesKeepTheOrderHandedOut(t *testing.T) {
+	l := &listing{entries: map[string]bool{"b": false, "a": false, "c": true}, order: []string{"b", "a", "c"}}
+	l.entries["ab"] = false
+	l.entries["aa"] = true
+	delete(l.entries, "a")
+	if got, want := l.names(), []string{"b", "c", "aa", "ab"}; !slices.Equal(got, want) {
+		t.Errorf("names %q, want %q", got, want)
+	}
+	l.order = nil
+	if got, want := l.names(), []string{"aa", "ab", "b", "c"}; !slices.Equal(got, want) {
+		t.Errorf("names of a listing that handed out nothing: %q, want %q", got, want)
 	}
 }

@@ -77,14 +77,14 @@ func (d *dirNode) startPrefetch(name string) {
 		d.mu.Unlock()
 		return
 	}
-	// The entries after name in listing order, then those before it,
-	// leaving out the ones already looked up and those the attribute
-	// index answers.
-	sorted := l.sortedNames()
-	at, _ := slices.BinarySearch(sorted, name)
+	// The entries after name in the order readdir handed them out (which
+	// `ls -l` stats them in), then those before it, leaving out the ones
+	// already looked up and those the attribute index answers.
+	order := l.names()
+	at := max(slices.Index(order, name), 0)
 	var names []string
 	var isDir []bool
-	for _, n := range append(sorted[at:], sorted[:at]...) {
+	for _, n := range append(order[at:], order[:at]...) {
 		if _, known := l.index.known[n]; n != name && !l.looked[n] && !known {
 			names = append(names, n)
 			isDir = append(isDir, l.entries[n])

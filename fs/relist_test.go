@@ -60,15 +60,21 @@ func (b *pagedBucket) ListFirst(ctx context.Context, prefix, delimiter string, m
 }
 
 func (b *pagedBucket) ListSplit(ctx context.Context, prefix, delimiter, after string, splits []string, fn func(objcache.ListPage) error) error {
-	names, objs, err := b.entries(ctx, prefix, delimiter)
+	rest, objs, err := b.entriesAfter(ctx, prefix, delimiter, after)
 	if err != nil {
 		return err
 	}
+	return fn(page(rest, objs))
+}
+
+// entriesAfter is entries without the names up to after.
+func (b *pagedBucket) entriesAfter(ctx context.Context, prefix, delimiter, after string) ([]string, map[string]objcache.ObjectInfo, error) {
+	names, objs, err := b.entries(ctx, prefix, delimiter)
 	at, _ := slices.BinarySearch(names, after)
 	for at < len(names) && names[at] <= after {
 		at++
 	}
-	return fn(page(names[at:], objs))
+	return names[at:], objs, err
 }
 
 // relists counts the first pages asked for to re-list a directory for
