@@ -312,3 +312,53 @@ func TestListingNamesKeepTheOrderHandedOut(t *testing.T) {
 		t.Errorf("names of a listing that handed out nothing: %q, want %q", got, want)
 	}
 }
+
+// failingSplitBucket is a pagedBucket whose split listings fail while
+// fail is set, after handing out a page.
+type failingSplitBucket struct {
+	*pagedBucket
+	fail sync.Mutex // held: split listings fail
+	on   bool
+}
+
+func (b *failingSplitBucket) ListSplit(ctx context.Context, prefix, delimiter, after string, splits []string, fn func(objcache.ListPage) error) error {
+	rest, objs, err := b.entriesAfter(ctx, prefix, delimiter, after)
+	if err != nil {
+		return err
+	}
+	b.fail.Lock()
+	on := b.on
+	b.fail.Unlock()
+	if !on {
+		return fn(page(rest, objs))
+	}
+	if err := fn(page(rest[:len(rest)/2], objs)); err != nil {
+		return err
+	}
+	return fmt.Errorf("list %s: connection reset", prefix)
+}
+
+// A listing that fails after handing out some entries fails the directory
+// read with an error (not a short directory passed off as whole), caches
+// nothing, and the next read lists the directory again, whole.
+func TestReaddirFailingMidwayReportsTheError(t *testing.T) {
+	var fb *failingSplitBucket
+	m := mountTestOver(t, func(b *membucket.Bucket) objcache.Bucket {
+		fb = &failingSplitBucket{pagedBucket: &pagedBucket{Bucket: b}, on: true}
+		return fb
+	}, func(o *Options) { o.AttrTTL = 30 * time.Second })
+	for i := range 300 {
+		m.b.SetObject(fmt.Sprintf("d/f%04d", i), []byte("x"), nil)
+	}
+	names, err := os.ReadDir(m.p("d"))
+	if err == nil {
+		t.Fatalf("readdir of a directory whose listing failed gave %d entries and no error", len(names))
+	}
+	fb.fail.Lock()
+	fb.on = false
+	fb.fail.Unlock()
+	names, err = os.ReadDir(m.p("d"))
+	if err != nil || len(names) != 300 {
+		t.Fatalf("readdir after the server recovered: %d entries, %v; want 300", len(names), err)
+	}
+}
