@@ -417,20 +417,17 @@ func (d *dirNode) addPage(l *listing, p string, pg objcache.ListPage) (last stri
 // deliver hands the files a page added to l to l's stream, with what the
 // attribute index, once read, says of them (d.mu held).
 func (d *dirNode) deliver(l *listing, names []string) {
-	var known map[string]objcache.ObjectInfo
 	if ix := l.index.ix; ix != nil {
-		known = make(map[string]objcache.ObjectInfo)
 		for _, name := range names {
 			if o, ok := l.index.objs[name]; ok {
 				if info, ok := ix.Match(name, o); ok {
 					l.index.known[name] = info
-					known[name] = info
 				}
 			}
 		}
 	}
 	if l.out != nil {
-		l.out.addFiles(names, known)
+		l.out.addFiles(names, l.index.known)
 		l.order = append(l.order, names...)
 	}
 }
@@ -444,15 +441,9 @@ func (d *dirNode) listStream(ctx context.Context) *dirStream {
 	// prefetch of attributes that ls -l wants: list again.
 	if d.list.fresh(d.fsys.opts.AttrTTL) && !d.list.forLookups {
 		defer d.mu.Unlock()
-		names := d.list.names()
-		dirs := make([]bool, len(names))
-		for i, n := range names {
-			dirs[i] = d.list.entries[n]
-		}
-		return completeDirStream(names, dirs)
+		return completeDirStream(d.list)
 	}
-	s := newDirStream()
-	s.started = time.Now()
+	s := newDirStream(time.Now())
 	go func() {
 		defer d.mu.Unlock() // held while listing: changes through us wait for it
 		d.listInto(ctx, s)

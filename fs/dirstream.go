@@ -34,18 +34,20 @@ type dirStream struct {
 	errno   syscall.Errno
 }
 
-func newDirStream() *dirStream {
-	s := &dirStream{known: map[string]objcache.ObjectInfo{}}
+// newDirStream is the stream of a listing sent at started.
+func newDirStream(started time.Time) *dirStream {
+	s := &dirStream{known: map[string]objcache.ObjectInfo{}, started: started}
 	s.changed = sync.NewCond(&s.mu)
 	return s
 }
 
-// completeDirStream is the stream of a listing already at hand.
-func completeDirStream(names []string, dirs []bool) *dirStream {
-	s := newDirStream()
+// completeDirStream is the stream of l, a listing already at hand.
+func completeDirStream(l *listing) *dirStream {
+	s := newDirStream(l.started)
+	names := l.names()
 	s.ents = make([]fuse.DirEntry, 0, len(names))
-	for i, name := range names {
-		s.ents = append(s.ents, dirEntry(name, dirs[i], len(s.ents)))
+	for _, name := range names {
+		s.ents = append(s.ents, dirEntry(name, l.entries[name], len(s.ents)))
 	}
 	s.done = true
 	return s
@@ -60,7 +62,8 @@ func dirEntry(name string, isDir bool, i int) fuse.DirEntry {
 	return fuse.DirEntry{Name: name, Mode: mode, Off: uint64(i + 1)}
 }
 
-// addFiles hands out files, with the index's answers for those it has.
+// addFiles hands out files, with the index's answers in known for those
+// it has (known is the listing's, read under its directory's lock).
 func (s *dirStream) addFiles(names []string, known map[string]objcache.ObjectInfo) {
 	if len(names) == 0 {
 		return
@@ -68,9 +71,9 @@ func (s *dirStream) addFiles(names []string, known map[string]objcache.ObjectInf
 	s.mu.Lock()
 	for _, name := range names {
 		s.ents = append(s.ents, dirEntry(name, false, len(s.ents)))
-	}
-	for name, info := range known {
-		s.known[name] = info
+		if info, ok := known[name]; ok {
+			s.known[name] = info
+		}
 	}
 	s.mu.Unlock()
 	s.changed.Broadcast()
