@@ -71,13 +71,16 @@ const listSplitEvery = 990
 // read, and the rest of the listing goes in parallel pieces cut at the
 // index's names. Whatever the index says, every entry is listed. The first
 // page's files are handed out once the index is read, so that they come
-// with its attributes.
+// with its attributes. It takes d.mu for each page, not while a request
+// is out (see listInto).
 func (d *dirNode) listIndexed(ctx context.Context, sl objcache.SplitLister, p string, l *listing) error {
 	pg, more, err := sl.ListFirst(ctx, p, "/", firstPageKeys)
 	if err != nil {
 		return err
 	}
+	d.mu.Lock()
 	last, added := d.addPage(l, p, pg)
+	d.mu.Unlock()
 	var ix *objcache.AttrIndex
 	if len(pg.Objects) >= indexMinFiles {
 		if ix, err = objcache.LoadAttrIndex(ctx, d.fsys.b, p); err != nil {
@@ -85,18 +88,22 @@ func (d *dirNode) listIndexed(ctx context.Context, sl objcache.SplitLister, p st
 			ix = nil
 		}
 	}
+	d.mu.Lock()
 	if ix != nil {
 		d.indexed = true
 		l.index.ix = ix
 		l.index.known = make(map[string]objcache.ObjectInfo, ix.Len())
 	}
 	d.deliver(l, added)
+	d.mu.Unlock()
 	if more {
 		var cuts []string
 		if ix != nil {
 			cuts = ix.Cuts(p, last, listSplitEvery)
 		}
 		err = sl.ListSplit(ctx, p, "/", last, cuts, func(pg objcache.ListPage) error {
+			d.mu.Lock()
+			defer d.mu.Unlock()
 			_, added := d.addPage(l, p, pg)
 			d.deliver(l, added)
 			return nil
@@ -106,7 +113,10 @@ func (d *dirNode) listIndexed(ctx context.Context, sl objcache.SplitLister, p st
 		}
 	}
 	if ix != nil {
-		d.fsys.log.Debug("attribute index read", "dir", p, "entries", ix.Len(), "matching", len(l.index.known), "files", len(l.index.objs))
+		d.mu.Lock()
+		matching, files := len(l.index.known), len(l.index.objs)
+		d.mu.Unlock()
+		d.fsys.log.Debug("attribute index read", "dir", p, "entries", ix.Len(), "matching", matching, "files", files)
 	}
 	return nil
 }
@@ -355,8 +365,8 @@ func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 }
 
 // known returns the index's attributes of name: from the stream while its
-// listing runs (the directory is locked until it is done), else as
-// d.known.
+// listing runs (it is not the directory's listing until it is done), else
+// as d.known.
 func (h *dirHandle) known(name string) (k kind, a nodeAttr, started time.Time, ok bool) {
 	if h.s != nil {
 		if info, started, ok, inProgress := h.s.knownWhileListing(name); inProgress {

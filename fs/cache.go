@@ -42,6 +42,10 @@ type listing struct {
 	out *dirStream
 	// order is the order the entries were handed out in (names).
 	order []string
+	// changed holds the names we created or removed while the listing
+	// ran (dirNode.pending): what we did is newer than what a page says,
+	// which may have been read before it.
+	changed map[string]bool
 }
 
 func (l *listing) fresh(ttl time.Duration) bool {
@@ -87,37 +91,48 @@ func (d *dirNode) cachedChild(name string) (known, exists, isDir bool) {
 	return true, exists, isDir
 }
 
-// noteChild records that we created (or moved in) a child.
+// noteChild records that we created (or moved in) a child, in the cached
+// listing and in the one under way.
 func (d *dirNode) noteChild(name string, isDir bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.list != nil {
-		d.list.entries[name] = isDir
-		d.list.forgetKnown(name)
-		if d.list.prefetch != nil {
-			d.list.prefetch.forget(name)
+	if l := d.pending; l != nil {
+		// A file the listing has not handed out yet goes out now: a
+		// later page that has it is ignored.
+		if was, seen := l.entries[name]; !isDir && (!seen || was) && l.out != nil {
+			l.out.addFiles([]string{name}, nil)
+			l.order = append(l.order, name)
+		}
+		l.changed[name] = true
+	}
+	for _, l := range []*listing{d.list, d.pending} {
+		if l != nil {
+			l.entries[name] = isDir
+			l.forgetKnown(name)
+			if l.prefetch != nil {
+				l.prefetch.forget(name)
+			}
 		}
 	}
 }
 
-// forgetChild records that we removed (or moved away) a child.
+// forgetChild records that we removed (or moved away) a child, in the
+// cached listing and in the one under way.
 func (d *dirNode) forgetChild(name string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.list != nil {
-		delete(d.list.entries, name)
-		d.list.forgetKnown(name)
-		if d.list.prefetch != nil {
-			d.list.prefetch.forget(name)
+	if d.pending != nil {
+		d.pending.changed[name] = true
+	}
+	for _, l := range []*listing{d.list, d.pending} {
+		if l != nil {
+			delete(l.entries, name)
+			l.forgetKnown(name)
+			if l.prefetch != nil {
+				l.prefetch.forget(name)
+			}
 		}
 	}
-}
-
-// dropListing discards the cached listing.
-func (d *dirNode) dropListing() {
-	d.mu.Lock()
-	d.setListing(nil)
-	d.mu.Unlock()
 }
 
 // setListing replaces the cached listing (d.mu held), stopping the old

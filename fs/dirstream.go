@@ -27,7 +27,7 @@ type dirStream struct {
 	ents    []fuse.DirEntry
 	// known holds the attribute index's answers for the files handed out
 	// while the listing runs; READDIRPLUS takes them from here, as the
-	// directory's own state is locked until the listing is done.
+	// listing becomes the directory's only when it is done.
 	known   map[string]objcache.ObjectInfo
 	started time.Time // when the listing was sent
 	done    bool

@@ -102,16 +102,18 @@ func (d *dirNode) startPrefetch(name string) {
 	go d.runPrefetch(pf, l, p, names, isDir)
 }
 
-// lookedUp records that the kernel has looked name up since the listing,
-// so a later prefetcher leaves it out.
+// lookedUp records that the kernel has looked name up since the listing
+// (or while it runs), so a later prefetcher leaves it out.
 func (d *dirNode) lookedUp(name string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.list != nil {
-		if d.list.looked == nil {
-			d.list.looked = map[string]bool{}
+	for _, l := range []*listing{d.list, d.pending} {
+		if l != nil {
+			if l.looked == nil {
+				l.looked = map[string]bool{}
+			}
+			l.looked[name] = true
 		}
-		d.list.looked[name] = true
 	}
 }
 

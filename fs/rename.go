@@ -225,7 +225,7 @@ func expire(in *gofs.Inode) {
 	switch n := in.Operations().(type) {
 	case *dirNode:
 		n.mu.Lock()
-		n.ac.at, n.list = time.Time{}, nil
+		n.ac.at, n.list, n.pending = time.Time{}, nil, nil
 		n.mu.Unlock()
 	case *fileNode:
 		n.mu.Lock()
