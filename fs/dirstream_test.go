@@ -137,7 +137,8 @@ func TestReaddirHandsOutEntriesWhileListing(t *testing.T) {
 
 // While a listing is under way, READDIRPLUS takes the attributes of the
 // files handed out from the attribute index (read before any file is
-// handed out), not from the directory's state, which the listing holds.
+// handed out), not from the directory's state, which the listing becomes
+// only when it is done.
 func TestStreamedEntriesCarryIndexAttributes(t *testing.T) {
 	m, gate := mountGated(t)
 	fillGated(m)
