@@ -172,6 +172,10 @@ func TestBench(t *testing.T) {
 		}
 	}
 
+	if !cfg.quick {
+		localLs(t, cfg, res)
+	}
+
 	args := strings.Fields(os.Getenv("SSEFS_BENCH_ARGS"))
 	tools := []fsUnderTest{
 		&ssefsMount{label: "ssefs", b: b, bucket: bucket, keyFile: keyFile, args: args},
@@ -190,7 +194,7 @@ func TestBench(t *testing.T) {
 		names = append(names, fs.name())
 	}
 	defer func() { // even when a step fails
-		fmt.Print(res.table(cfg, names) + "ssefs-dio: ssefs mounted with --direct-io (no kernel page cache)\n" + res.fuseBound())
+		fmt.Print(res.table(cfg, names) + "ssefs-dio: ssefs mounted with --direct-io (no kernel page cache)\n" + res.fuseBound() + res.listBound(cfg))
 	}()
 	for _, fs := range tools {
 		t.Logf("%s: running the workloads", fs.name())
@@ -384,6 +388,48 @@ func runWorkloads(t *testing.T, fs fsUnderTest, cfg config, res *results, sdk sd
 		paired(rowListSDK, sdk.list, rowList, lsl)
 		fs.unmount(t)
 	}
+}
+
+// localLs times ls -l of cfg.listFiles empty files on tmpfs, cfg.runs
+// times: what ls itself spends on a directory that large (sorting,
+// formatting, a statx and a getxattr per file), which every ls -l figure
+// includes and the bare listing it is compared with does not.
+func localLs(t *testing.T, cfg config, res *results) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs("/dev/shm", &st); err != nil || st.Type != tmpfsMagic {
+		t.Logf("no tmpfs at /dev/shm: ls -l's own cost not measured")
+		return
+	}
+	dir, err := os.MkdirTemp("/dev/shm", "ssefs-bench-ls-")
+	must(t, err)
+	defer os.RemoveAll(dir)
+	for i := range cfg.listFiles {
+		must(t, os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%05d", i)), nil, 0o644))
+	}
+	for range cfg.runs {
+		settle()
+		start := time.Now()
+		_, err := shell(`ls -l "$1" | wc -l`, dir)
+		must(t, err)
+		res.add("sdk", rowListLocal, time.Since(start).Seconds())
+	}
+}
+
+// tmpfsMagic is tmpfs's f_type in statfs(2).
+const tmpfsMagic = 0x01021994
+
+// listBound prints what ls -l itself costs (localLs) and the ls -l ratio
+// that costs a client whose listing is as fast as (a)'s: the floor of
+// the ls -l row on this machine.
+func (r *results) listBound(cfg config) string {
+	local, ok1 := r.median("sdk", rowListLocal)
+	list, ok2 := r.median("sdk", rowList)
+	if !ok1 || !ok2 || list <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("ls -l's own work (the same ls -l of %d empty files on tmpfs): %.3f s\n"+
+		"  ls -l ratio to expect of a client whose listing is as fast as (a)'s: (%.3f + %.3f) / %.3f = %.2fx\n",
+		cfg.listFiles, local, list, local, list, (list+local)/list)
 }
 
 func randomReads(path string, size int64, n int) (float64, error) {

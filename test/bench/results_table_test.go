@@ -80,3 +80,27 @@ func TestFirstListingComparedWithListingAndHeads(t *testing.T) {
 	}
 	t.Errorf("table lacks the row %q:\n%s", rowListFirst.label, out)
 }
+
+// ls -l's own cost on tmpfs is reported beside the table with the ratio it
+// alone makes against the SDK's listing (medians of both), and is not a
+// row of the table.
+func TestListBoundFromLocalLs(t *testing.T) {
+	res := newResults()
+	for _, v := range []float64{0.140, 0.150, 0.200} {
+		res.add("sdk", rowList, v)
+	}
+	for _, v := range []float64{0.090, 0.060, 0.055} {
+		res.add("sdk", rowListLocal, v)
+	}
+	cfg := config{size: 1 << 30, runs: 3, coldPairs: 1, listFiles: 5000}
+	out := res.listBound(cfg)
+	if !strings.Contains(out, "0.060 s") || !strings.Contains(out, "(0.150 + 0.060) / 0.150 = 1.40x") {
+		t.Errorf("listBound printed %q; want ls's own 0.060 s and the floor 1.40x", out)
+	}
+	if table := res.table(cfg, []string{"ssefs"}); strings.Contains(table, rowListLocal.label) {
+		t.Errorf("the tmpfs ls -l is a row of the table:\n%s", table)
+	}
+	if got := newResults().listBound(cfg); got != "" {
+		t.Errorf("listBound without samples printed %q", got)
+	}
+}

@@ -59,6 +59,10 @@ var (
 	// not return), as many at once as ssefs sends.
 	rowListHeads = &row{label: "  (a) SDK's listing + a HEAD per file", unit: "s", ref: "sdk", lower: true}
 	rowListFirst = &row{label: "  first ls -l, before any index", unit: "s", ref: "sdk", lower: true, refRow: rowListHeads}
+	// What ls -l itself costs, whatever the filesystem: the same ls -l
+	// of as many empty files on tmpfs (not printed as a row; see
+	// listBound).
+	rowListLocal = &row{label: "ls -l of the files on tmpfs", unit: "s", lower: true}
 	rowRSS       = &row{label: "peak RSS over the workloads", unit: "MiB", lower: true}
 	rowRSSBig    = &row{label: "peak RSS reading the RSS object", unit: "MiB", lower: true}
 	rows         = []*row{rowCold, rowColdSDK, rowColdCPU, rowColdSDKCPU, rowWarm, rowWrite, rowWriteSDK, rowRandom, rowSmall, rowList, rowListSDK, rowListHeads, rowListFirst, rowRSS, rowRSSBig}
