@@ -74,6 +74,21 @@ const listSplitEvery = 990
 // with its attributes. It takes d.mu for each page, not while a request
 // is out (see listInto).
 func (d *dirNode) listIndexed(ctx context.Context, sl objcache.SplitLister, p string, l *listing) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// The index of a directory known to have one is asked for with the
+	// first page, not after it: listing it again costs one round trip
+	// before the parallel pieces instead of two. Others wait for the
+	// first page to say the directory is large, so that small ones cost
+	// no GET of an index they do not have.
+	var early chan loadedIndex
+	if d.hadIndex() {
+		early = make(chan loadedIndex, 1)
+		go func() {
+			ix, err := objcache.LoadAttrIndex(ctx, d.fsys.b, p)
+			early <- loadedIndex{ix, err}
+		}()
+	}
 	pg, more, err := sl.ListFirst(ctx, p, "/", firstPageKeys)
 	if err != nil {
 		return err
@@ -83,7 +98,13 @@ func (d *dirNode) listIndexed(ctx context.Context, sl objcache.SplitLister, p st
 	d.mu.Unlock()
 	var ix *objcache.AttrIndex
 	if len(pg.Objects) >= indexMinFiles {
-		if ix, err = objcache.LoadAttrIndex(ctx, d.fsys.b, p); err != nil {
+		if early != nil {
+			r := <-early
+			ix, err = r.ix, r.err
+		} else {
+			ix, err = objcache.LoadAttrIndex(ctx, d.fsys.b, p)
+		}
+		if err != nil {
 			d.fsys.log.Debug("no attribute index used", "dir", p, "err", err)
 			ix = nil
 		}
@@ -119,6 +140,12 @@ func (d *dirNode) listIndexed(ctx context.Context, sl objcache.SplitLister, p st
 		d.fsys.log.Debug("attribute index read", "dir", p, "entries", ix.Len(), "matching", matching, "files", files)
 	}
 	return nil
+}
+
+// loadedIndex is the outcome of reading an attribute index.
+type loadedIndex struct {
+	ix  *objcache.AttrIndex
+	err error
 }
 
 // takeKnown returns the attributes of name from the fresh listing's index,

@@ -1,13 +1,19 @@
 package fs
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"slices"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/ssefs/ssefs/objcache"
+	"github.com/ssefs/ssefs/objcache/membucket"
 )
 
 // openGate lets a gatedBucket's listings go on; closing it twice is fine.
@@ -181,4 +187,103 @@ func missing(want, got []string) []string {
 		}
 	}
 	return out
+}
+
+// earlyIndexBucket is a pagedBucket that records whether d/'s attribute
+// index was asked for while its first page was: ListFirst waits up to
+// patience for that GET before it answers.
+type earlyIndexBucket struct {
+	*pagedBucket
+	index    string // the index's key
+	mu       sync.Mutex
+	patience time.Duration
+	asked    chan struct{} // closed by the index's GET
+	early    []bool        // per first page of d/: whether the index's GET came first
+}
+
+func (b *earlyIndexBucket) GetRange(ctx context.Context, key, etag string, off, n int64) (io.ReadCloser, error) {
+	if key == b.index {
+		b.mu.Lock()
+		select {
+		case <-b.asked:
+		default:
+			close(b.asked)
+		}
+		b.mu.Unlock()
+	}
+	return b.pagedBucket.GetRange(ctx, key, etag, off, n)
+}
+
+func (b *earlyIndexBucket) ListFirst(ctx context.Context, prefix, delimiter string, max int) (objcache.ListPage, bool, error) {
+	if prefix == "d/" && max == firstPageKeys {
+		b.mu.Lock()
+		patience, asked := b.patience, b.asked
+		b.mu.Unlock()
+		select {
+		case <-asked:
+		case <-time.After(patience):
+		}
+		b.mu.Lock()
+		select {
+		case <-asked:
+			b.early = append(b.early, true)
+		default:
+			b.early = append(b.early, false)
+		}
+		b.mu.Unlock()
+	}
+	return b.pagedBucket.ListFirst(ctx, prefix, delimiter, max)
+}
+
+// The index of a directory known to have one is asked for together with
+// its first page when it is listed again, so a re-listing waits for one
+// round trip before its parallel pieces, not two; a directory not known
+// to have one is not sent a GET before its first page says it is large.
+func TestRelistingAsksForTheIndexWithTheFirstPage(t *testing.T) {
+	ctx := context.Background()
+	var eb *earlyIndexBucket
+	m := mountTestOver(t, func(b *membucket.Bucket) objcache.Bucket {
+		eb = &earlyIndexBucket{pagedBucket: &pagedBucket{Bucket: b}, index: objcache.AttrIndexKey("d/"),
+			patience: 300 * time.Millisecond, asked: make(chan struct{})}
+		return eb
+	}, func(o *Options) { o.AttrTTL = 200 * time.Millisecond })
+	infos := map[string]objcache.ObjectInfo{}
+	for i := range 300 {
+		name := fmt.Sprintf("f%04d", i)
+		m.b.SetObject("d/"+name, []byte("x"), objcache.Metadata{"mode": "33188"})
+		info, err := m.b.Head(ctx, "d/"+name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info.ServerTime = info.LastModified.Add(time.Minute) // settled: indexable
+		infos[name] = info
+	}
+	if _, err := objcache.SaveAttrIndex(ctx, m.b, "d/", infos); err != nil {
+		t.Fatal(err)
+	}
+	list := func() {
+		t.Helper()
+		names, err := os.ReadDir(m.p("d"))
+		if err != nil || len(names) != 300 {
+			t.Fatalf("readdir: %d entries, %v; want 300", len(names), err)
+		}
+	}
+	list() // first listing: the mount does not know d has an index
+	eb.mu.Lock()
+	eb.patience, eb.asked = 5*time.Second, make(chan struct{})
+	eb.mu.Unlock()
+	time.Sleep(300 * time.Millisecond) // past the TTL: list again
+	list()
+	eb.mu.Lock()
+	defer eb.mu.Unlock()
+	firsts := eb.early
+	if len(firsts) != 2 {
+		t.Fatalf("%d first pages of d/ asked for, want 2", len(firsts))
+	}
+	if firsts[0] {
+		t.Errorf("the first listing of d/ asked for its index before its first page came: a GET that a small directory never needs")
+	}
+	if !firsts[1] {
+		t.Errorf("listing d/ again did not ask for its index until its first page came: two round trips before the pieces")
+	}
 }
