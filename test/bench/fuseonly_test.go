@@ -197,3 +197,84 @@ func (r *results) fuseBound() string {
 	}
 	return sb.String()
 }
+
+// memListDir is a memory-backed directory of n small files for the
+// FUSE-only ls -l: readdir hands out the names, and each lookup (with
+// READDIRPLUS, one per entry as readdir hands it out) makes the file's
+// inode with its attributes, as ssefs does from its attribute index.
+type memListDir struct {
+	gofs.Inode
+	names []string
+}
+
+var (
+	_ gofs.NodeReaddirer = (*memListDir)(nil)
+	_ gofs.NodeLookuper  = (*memListDir)(nil)
+)
+
+func (d *memListDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	ents := make([]fuse.DirEntry, len(d.names))
+	for i, n := range d.names {
+		ents[i] = fuse.DirEntry{Name: n, Mode: fuse.S_IFREG}
+	}
+	return gofs.NewListDirStream(ents), 0
+}
+
+func (d *memListDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if !strings.HasPrefix(name, "f") {
+		return nil, syscall.ENOENT
+	}
+	out.Mode = fuse.S_IFREG | 0o644
+	out.Size = 4096
+	return d.NewInode(ctx, &memListFile{}, gofs.StableAttr{Mode: fuse.S_IFREG}), 0
+}
+
+// memListFile is a file of memListDir. Like ssefs, it keeps no extended
+// attributes and says so with ENOSYS, which the kernel remembers for the
+// mount: ls -l asks for each file's ACL, and ENODATA would cost a request
+// per file.
+type memListFile struct{ gofs.Inode }
+
+var _ gofs.NodeGetxattrer = (*memListFile)(nil)
+
+func (*memListFile) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	return 0, syscall.ENOSYS
+}
+
+// fuseOnlyLs times ls -l of a memory-backed directory of cfg.listFiles
+// files through go-fuse with ssefs's FUSE settings, on a fresh mount each
+// run: what FUSE itself costs an ls -l on this machine (the entries and
+// inodes the kernel and the daemon make, and ls's own work), with no
+// listing to fetch. A FUSE client's listing comes on top.
+func fuseOnlyLs(t *testing.T, cfg config, res *results) {
+	names := make([]string, cfg.listFiles)
+	for i := range names {
+		names[i] = fmt.Sprintf("f%05d", i)
+	}
+	for range cfg.runs {
+		dir := filepath.Join(t.TempDir(), "memls")
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		opts := ssefsfs.MountOptions(fuse.MountOptions{FsName: "ssefs-bench-memls", DirectMount: os.Geteuid() == 0})
+		ttl := time.Second // ssefs's default --attr-ttl, which Root.Mount gives the kernel
+		srv, err := gofs.Mount(dir, &memListDir{names: names}, &gofs.Options{MountOptions: opts,
+			EntryTimeout: &ttl, AttrTimeout: &ttl, NegativeTimeout: &ttl, NullPermissions: true})
+		if err != nil {
+			t.Fatalf("mounting the FUSE-only ls reference: %v", err)
+		}
+		settle()
+		start := time.Now()
+		out, err := shell(`ls -l "$1" | wc -l`, dir)
+		d := time.Since(start)
+		if n, _ := strconv.Atoi(strings.TrimSpace(out)); err == nil && n < cfg.listFiles {
+			err = fmt.Errorf("ls -l shows %d lines, want %d", n, cfg.listFiles)
+		}
+		if uerr := srv.Unmount(); uerr != nil {
+			t.Errorf("unmounting the FUSE-only ls reference: %v", uerr)
+		}
+		srv.Wait()
+		must(t, err)
+		res.add(fuseOnlyTool, rowList, d.Seconds())
+	}
+}

@@ -81,9 +81,9 @@ func TestFirstListingComparedWithListingAndHeads(t *testing.T) {
 	t.Errorf("table lacks the row %q:\n%s", rowListFirst.label, out)
 }
 
-// ls -l's own cost on tmpfs is reported beside the table with the ratio it
-// alone makes against the SDK's listing (medians of both), and is not a
-// row of the table.
+// ls -l's own cost on tmpfs, and through FUSE alone, are reported beside
+// the table with the ratio each makes against the SDK's listing (medians),
+// and are not rows of the table.
 func TestListBoundFromLocalLs(t *testing.T) {
 	res := newResults()
 	for _, v := range []float64{0.140, 0.150, 0.200} {
@@ -96,6 +96,12 @@ func TestListBoundFromLocalLs(t *testing.T) {
 	out := res.listBound(cfg)
 	if !strings.Contains(out, "0.060 s") || !strings.Contains(out, "(0.150 + 0.060) / 0.150 = 1.40x") {
 		t.Errorf("listBound printed %q; want ls's own 0.060 s and the floor 1.40x", out)
+	}
+	for _, v := range []float64{0.100, 0.105, 0.300} {
+		res.add(fuseOnlyTool, rowList, v)
+	}
+	if out := res.listBound(cfg); !strings.Contains(out, "through FUSE alone") || !strings.Contains(out, "(0.150 + 0.105) / 0.150 = 1.70x") {
+		t.Errorf("listBound printed %q; want FUSE alone's 0.105 s and the floor 1.70x", out)
 	}
 	if table := res.table(cfg, []string{"ssefs"}); strings.Contains(table, rowListLocal.label) {
 		t.Errorf("the tmpfs ls -l is a row of the table:\n%s", table)
