@@ -99,7 +99,7 @@ func (d *dirNode) noteChild(name string, isDir bool) {
 	if l := d.pending; l != nil {
 		// A file the listing has not handed out yet goes out now: a
 		// later page that has it is ignored.
-		if was, seen := l.entries[name]; !isDir && (!seen || was) && l.out != nil {
+		if was, seen := l.entries[name]; !isDir && (!seen || was) { // l.out is set while l is pending
 			l.out.addFiles([]string{name}, nil)
 			l.order = append(l.order, name)
 		}

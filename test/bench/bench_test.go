@@ -365,15 +365,7 @@ func runWorkloads(t *testing.T, fs fsUnderTest, cfg config, res *results, sdk sd
 		settle()
 		step(rowRandom, func() (float64, error) { return randomReads(filepath.Join(mnt, "big"), cfg.size, cfg.randomOps) })
 		fs.unmount(t)
-		lsl := func() (float64, error) {
-			start := time.Now()
-			out, err := shell(`ls -l "$1" | wc -l`, filepath.Join(mnt, "ls"))
-			d := time.Since(start)
-			if n, _ := strconv.Atoi(strings.TrimSpace(out)); err == nil && n < cfg.listFiles {
-				err = fmt.Errorf("ls -l shows %d lines, want %d", n, cfg.listFiles)
-			}
-			return d.Seconds(), err
-		}
+		lsl := func() (float64, error) { return timedLs(filepath.Join(mnt, "ls"), cfg.listFiles) }
 		if run == 0 {
 			// The first ls -l of a directory that has no attribute index
 			// (that ssefs did not write, or an earlier tool's run
@@ -412,11 +404,22 @@ func localLs(t *testing.T, cfg config, res *results) {
 	}
 	for range cfg.runs {
 		settle()
-		start := time.Now()
-		_, err := shell(`ls -l "$1" | wc -l`, dir)
+		d, err := timedLs(dir, cfg.listFiles)
 		must(t, err)
-		res.add("sdk", rowListLocal, time.Since(start).Seconds())
+		res.add("sdk", rowListLocal, d)
 	}
+}
+
+// timedLs times ls -l of dir in seconds, checking that it showed at least
+// files lines: the same command for every tool and reference.
+func timedLs(dir string, files int) (float64, error) {
+	start := time.Now()
+	out, err := shell(`ls -l "$1" | wc -l`, dir)
+	d := time.Since(start)
+	if n, _ := strconv.Atoi(strings.TrimSpace(out)); err == nil && n < files {
+		err = fmt.Errorf("ls -l shows %d lines, want %d", n, files)
+	}
+	return d.Seconds(), err
 }
 
 // tmpfsMagic is tmpfs's f_type in statfs(2).
