@@ -197,13 +197,6 @@ func (n *fileNode) newerServerAttr(a nodeAttr, listed time.Time) (nodeAttr, bool
 	return n.serverAttr(a), true
 }
 
-// currentListing returns d's cached listing, fresh or not (nil if none).
-func (d *dirNode) currentListing() *listing {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.list
-}
-
 // forgetKnown drops what the index said of name: we changed it.
 func (l *listing) forgetKnown(name string) {
 	delete(l.index.known, name)
@@ -219,6 +212,31 @@ func (d *dirNode) recordHead(l *listing, name string, info objcache.ObjectInfo) 
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.recordHeadLocked(l, name, info)
+}
+
+// recordLookupHead keeps the HEAD answer of a lookup for d's cached
+// listing and for the one under way. The kernel looks up a large
+// directory's first entries (READDIRPLUS) while the rest is still being
+// listed; an index saved without their answers cost the next `ls -l` of a
+// 5000-file directory 74 HEADs and a second save.
+func (d *dirNode) recordLookupHead(name string, info objcache.ObjectInfo) {
+	if !d.indexSaved() || !objcache.Indexable(info) {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, l := range []*listing{d.list, d.pending} {
+		if l != nil {
+			d.recordHeadLocked(l, name, info)
+		}
+	}
+}
+
+// recordHeadLocked is recordHead with d.mu held. A listing under way is
+// not saved yet: it does not have all its files; listInto saves it when
+// it is done (saveIfCompleteLocked).
+func (d *dirNode) recordHeadLocked(l *listing, name string, info objcache.ObjectInfo) {
 	o, ok := l.index.objs[name]
 	if !ok || o.ETag != info.ETag || o.Size != info.Size {
 		return // not the version listed
@@ -230,7 +248,15 @@ func (d *dirNode) recordHead(l *listing, name string, info objcache.ObjectInfo) 
 		l.index.heads = map[string]objcache.ObjectInfo{}
 	}
 	l.index.heads[name] = info
-	if len(l.index.known)+len(l.index.heads) == len(l.index.objs) {
+	if l != d.pending {
+		d.saveIfCompleteLocked(l)
+	}
+}
+
+// saveIfCompleteLocked saves l's index once every file of the finished
+// listing l is known, from the index read or from a HEAD (d.mu held).
+func (d *dirNode) saveIfCompleteLocked(l *listing) {
+	if l.index.objs != nil && len(l.index.known)+len(l.index.heads) == len(l.index.objs) {
 		d.saveIndexLocked(l)
 	}
 }

@@ -103,7 +103,7 @@ func (fsys *filesys) probe(ctx context.Context, d *dirNode, name, key string) (k
 	if !known || !isDir {
 		info, err := fsys.b.Head(ctx, key)
 		if err == nil {
-			d.recordHead(d.currentListing(), name, info)
+			d.recordLookupHead(name, info)
 			a := fsys.attrFromInfo(info, syscall.S_IFREG)
 			return kindOf(a), a, nil
 		}
@@ -519,6 +519,9 @@ func (d *dirNode) listInto(ctx context.Context, p string, l *listing) {
 	if d.pending == l {
 		d.pending = nil
 		d.setListing(l)
+		// Lookups while it ran (READDIRPLUS) may have HEADed its last
+		// unknown files.
+		d.saveIfCompleteLocked(l)
 	}
 	s.finish(dirs, 0)
 }

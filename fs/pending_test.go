@@ -287,3 +287,82 @@ func TestRelistingAsksForTheIndexWithTheFirstPage(t *testing.T) {
 		t.Errorf("listing d/ again did not ask for its index until its first page came: two round trips before the pieces")
 	}
 }
+
+// settledBucket answers HEADs as if a minute had passed since each object
+// was written, so that their answers are indexable at once
+// (objcache.Indexable) and a test need not wait out the settle time.
+type settledBucket struct{ *gatedBucket }
+
+func (b settledBucket) Head(ctx context.Context, key string) (objcache.ObjectInfo, error) {
+	info, err := b.gatedBucket.Head(ctx, key)
+	info.ServerTime = info.ServerTime.Add(time.Minute)
+	return info, err
+}
+
+// The HEAD answers of lookups made while a directory is still being listed
+// (the kernel looks up the first entries readdir hands out, READDIRPLUS)
+// go into the attribute index the listing saves. They were lost: the
+// first `ls -l` of a 5000-file directory saved an index without the 74
+// files the kernel had looked up meanwhile, so the second `ls -l` HEADed
+// them again and saved the index a second time.
+func TestLookupsWhileListingGoIntoTheIndex(t *testing.T) {
+	ctx := context.Background()
+	gate := make(chan struct{})
+	m := mountTestOver(t, func(b *membucket.Bucket) objcache.Bucket {
+		return settledBucket{&gatedBucket{pagedBucket: &pagedBucket{Bucket: b}, gate: gate}}
+	}, func(o *Options) { o.AttrTTL = 30 * time.Second })
+	t.Cleanup(func() { openGate(gate) })
+	const files = 300
+	for i := range files {
+		m.b.SetObject(fmt.Sprintf("d/f%04d", i), []byte("x"), objcache.Metadata{"mode": "33188"})
+	}
+	f := startListing(t, m, gate)
+	whileListing(t, gate, "stat of the first 20 files", func() error {
+		for i := range 20 {
+			if _, err := os.Stat(m.p(fmt.Sprintf("d/f%04d", i))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	heads := m.b.Calls(membucket.OpHead)
+	if heads < 20 {
+		t.Fatalf("%d HEADs while the listing waited, want at least the 20 files looked up", heads)
+	}
+	openGate(gate)
+	if n := len(readNames(t, f)) + 20; n != files {
+		t.Fatalf("readdir gave %d entries, want %d", n, files)
+	}
+	for i := range files { // what ls -l does after reading the directory
+		if _, err := os.Stat(m.p(fmt.Sprintf("d/f%04d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key := objcache.AttrIndexKey("d/")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, _, ok := m.b.Object(key); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no attribute index saved 10 s after every file of d/ was looked up")
+		}
+	}
+	ix, err := objcache.LoadAttrIndex(ctx, m.b, "d/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lacking []string
+	for i := range files {
+		name := fmt.Sprintf("f%04d", i)
+		_, info, _ := m.b.Object("d/" + name)
+		if _, ok := ix.Match(name, info); !ok {
+			lacking = append(lacking, name)
+		}
+	}
+	if len(lacking) > 0 {
+		t.Errorf("the index saved has %d of the %d files; it lacks %d: %v", ix.Len(), files, len(lacking), lacking[:min(len(lacking), 25)])
+	}
+	if puts := m.b.Calls(membucket.OpPut); puts != 1 {
+		t.Errorf("%d PUTs, want the one of the index", puts)
+	}
+}
