@@ -25,6 +25,13 @@ import (
 
 func mountCached(t *testing.T, stagingLimit int64) *testMount {
 	t.Helper()
+	return mountCachedWith(t, stagingLimit, nil)
+}
+
+// mountCachedWith is mountCached with tweak applied to the options and to
+// the cache's configuration.
+func mountCachedWith(t *testing.T, stagingLimit int64, tweak func(*Options, *objcache.CacheConfig)) *testMount {
+	t.Helper()
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		t.Skip("no /dev/fuse")
 	}
@@ -40,13 +47,18 @@ func mountCached(t *testing.T, stagingLimit int64) *testMount {
 		t.Fatal(err)
 	}
 	b := membucket.New()
-	c, err := objcache.NewCached(b, objcache.CacheConfig{CacheSize: 8 << 20, BlockSize: 1 << 20, PartSize: 5 << 20, UploadConcurrency: 2})
+	logs := &syncBuffer{}
+	opts := Options{AttrTTL: 100 * time.Millisecond, Staging: st,
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	cfg := objcache.CacheConfig{CacheSize: 8 << 20, BlockSize: 1 << 20, PartSize: 5 << 20, UploadConcurrency: 2}
+	if tweak != nil {
+		tweak(&opts, &cfg)
+	}
+	c, err := objcache.NewCached(b, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
-	root := NewRoot(c, Options{AttrTTL: 100 * time.Millisecond, Staging: st,
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}).(*Root)
+	root := NewRoot(c, opts).(*Root)
 	srv, err := root.Mount(mnt, fuse.MountOptions{})
 	if err != nil {
 		t.Fatalf("mount: %v", err)
@@ -311,5 +323,74 @@ func TestStagingLimitWithStreamingFallback(t *testing.T) {
 	}
 	if got, _ := m.object("g"); !bytes.Equal(got, big) {
 		t.Fatal("streamed object differs")
+	}
+}
+
+// Without the kernel's page cache (--direct-io, or a file opened
+// O_DIRECT) the block cache is the only cache a re-read can hit, so a
+// sequential read of a file that fits the cache keeps the blocks it has
+// read through, and re-reading it fetches nothing; a sequential read of a
+// file too large to fit still drops them, so that it does not push the
+// small file's blocks out. Reads dropped them in every mode, so that each
+// re-read with --direct-io fetched half a 64 MiB file again.
+func TestReadsWithoutPageCacheKeepTheirBlocks(t *testing.T) {
+	pattern := func(n int, seed byte) []byte {
+		data := make([]byte, n)
+		for i := range data {
+			data[i] = byte(i*7) + seed
+		}
+		return data
+	}
+	small, large := pattern(6<<20, 1), pattern(40<<20, 2) // blocks of 1 MiB, 32 in the cache
+	// readDirect reads name through a new O_DIRECT descriptor in 128 KiB
+	// pieces, as dd iflag=direct does.
+	readDirect := func(name string) ([]byte, error) {
+		f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_DIRECT, 0)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		var out bytes.Buffer
+		_, err = io.CopyBuffer(&out, struct{ io.Reader }{f}, make([]byte, 128<<10))
+		return out.Bytes(), err
+	}
+	for _, tc := range []struct {
+		name     string
+		directIO bool
+		read     func(name string) ([]byte, error)
+	}{
+		{"--direct-io", true, os.ReadFile},
+		{"O_DIRECT", false, readDirect},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := mountCachedWith(t, 0, func(o *Options, c *objcache.CacheConfig) {
+				o.DirectIO = tc.directIO
+				c.CacheSize = 32 << 20
+			})
+			m.b.SetObject("small", small, nil)
+			m.b.SetObject("large", large, nil)
+			read := func(name string, want []byte) int {
+				t.Helper()
+				before := m.b.Calls(membucket.OpGetRange)
+				got, err := tc.read(m.p(name))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Fatalf("read %d bytes of %s that differ from the object's %d", len(got), name, len(want))
+				}
+				return m.b.Calls(membucket.OpGetRange) - before
+			}
+			read("small", small)
+			for pass := 1; pass < 3; pass++ {
+				if gets := read("small", small); gets != 0 {
+					t.Errorf("re-read %d of a file that fits the cache sent %d GETs, want none", pass, gets)
+				}
+			}
+			read("large", large)
+			if gets := read("small", small); gets != 0 {
+				t.Errorf("after a read of a file larger than the cache, re-reading the small one sent %d GETs, want none", gets)
+			}
+		})
 	}
 }

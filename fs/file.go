@@ -202,7 +202,10 @@ func (n *fileNode) open(ctx context.Context, flags uint32) (*handle, syscall.Err
 		}
 	}
 	n.opens++
-	h := newHandle(n, writable, writable && flags&syscall.O_APPEND != 0)
+	// Reads of an O_DIRECT file bypass the page cache even without
+	// FOPEN_DIRECT_IO.
+	pageCached := n.fsys.openFlags(flags)&fuse.FOPEN_DIRECT_IO == 0 && flags&syscall.O_DIRECT == 0
+	h := newHandle(n, writable, writable && flags&syscall.O_APPEND != 0, pageCached)
 	if writable || n.pendingKey != "" && n.dirty && n.closers == 0 {
 		h.closer = true
 		n.closers++

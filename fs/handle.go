@@ -42,8 +42,10 @@ var (
 	_ gofs.FileReleaser = (*handle)(nil)
 )
 
-func newHandle(n *fileNode, writable, appending bool) *handle {
-	rd := newObjectReader(n.fsys.b)
+// newHandle makes a handle of n; pageCached says whether the kernel keeps
+// what it reads in its page cache (no direct I/O).
+func newHandle(n *fileNode, writable, appending, pageCached bool) *handle {
+	rd := newObjectReader(n.fsys.b, pageCached)
 	_, concurrent := rd.(cachedReader)
 	return &handle{n: n, writable: writable, appending: appending, rd: rd, serial: !concurrent}
 }

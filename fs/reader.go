@@ -24,9 +24,10 @@ type objectReader interface {
 
 // newObjectReader reads through the block cache with readahead when the
 // bucket has one (objcache.Cached), else with a plain sequential buffer.
-func newObjectReader(b objcache.Bucket) objectReader {
+// pageCached says whether the kernel keeps what it reads in its page cache.
+func newObjectReader(b objcache.Bucket, pageCached bool) objectReader {
 	if c, ok := b.(*objcache.Cached); ok {
-		return cachedReader{c.NewReader()}
+		return cachedReader{c.NewReader(pageCached)}
 	}
 	return newSeqReader(b)
 }

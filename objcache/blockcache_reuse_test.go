@@ -69,7 +69,7 @@ func TestSequentialReaderDropsWhatItReadThrough(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r := c.NewReader(4 * bs)
+	r := c.NewReader(4*bs, true)
 	buffers := map[*byte]bool{}
 	read := func(from, to int64) {
 		buf := make([]byte, 256<<10)
@@ -137,7 +137,7 @@ func TestReadaheadWindowBounds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := c.NewReader(tc.ask).maxWindow; got != tc.want {
+		if got := c.NewReader(tc.ask, true).maxWindow; got != tc.want {
 			t.Errorf("cache %d MiB, %d fetches, asked %d MiB: window %d MiB, want %d MiB", tc.limit>>20, tc.fetches, tc.ask>>20, got>>20, tc.want>>20)
 		}
 	}

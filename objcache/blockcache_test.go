@@ -122,7 +122,7 @@ func TestChangedObjectIsNotServedStale(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := c.NewReader()
+	r := c.NewReader(true)
 	v1 := version(t, mb, "o")
 	buf := make([]byte, 2<<20)
 	if _, err := r.ReadAt(context.Background(), v1, buf, 0); err != nil {
@@ -137,7 +137,7 @@ func TestChangedObjectIsNotServedStale(t *testing.T) {
 	// The old version's blocks are keyed apart; a block of it not cached
 	// yet fails the ETag check rather than mixing versions.
 	c2, _ := objcache.NewCached(mb, objcache.CacheConfig{CacheSize: 8 << 20, BlockSize: 1 << 20})
-	if _, err := c2.NewReader().ReadAt(context.Background(), v1, buf, 0); !errors.Is(err, objcache.ErrPreconditionFailed) {
+	if _, err := c2.NewReader(true).ReadAt(context.Background(), v1, buf, 0); !errors.Is(err, objcache.ErrPreconditionFailed) {
 		t.Fatalf("read of a replaced version: %v, want ErrPreconditionFailed", err)
 	}
 }
@@ -150,7 +150,7 @@ func TestRandomReadsBypassTheCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := c.NewReader()
+	r := c.NewReader(true)
 	v := version(t, mb, "o")
 	rnd := rand.New(rand.NewPCG(6, 6))
 	for range 50 {

@@ -135,8 +135,12 @@ func NewCached(b Bucket, cfg CacheConfig) (*Cached, error) {
 // Blocks returns the block cache.
 func (c *Cached) Blocks() *BlockCache { return c.blocks }
 
-// NewReader returns a reader with readahead for one open file.
-func (c *Cached) NewReader() *Reader { return c.blocks.NewReader(c.cfg.Readahead) }
+// NewReader returns a reader with readahead for one open file; pageCached
+// says whether the kernel's page cache keeps what it reads (see
+// BlockCache.NewReader).
+func (c *Cached) NewReader(pageCached bool) *Reader {
+	return c.blocks.NewReader(c.cfg.Readahead, pageCached)
+}
 
 // NewUpload prepares a streaming upload of key; nil when the bucket cannot
 // take multipart uploads.
