@@ -317,8 +317,9 @@ func (c *BlockCache) GiveBuffer(buf []byte, counted bool) {
 
 // DropBehind forgets block idx of v if it is cached, keeping its buffer
 // for the blocks ahead. A sequential reader calls it for blocks it has
-// read through: those went to the kernel's page cache, which serves a
-// re-read of them, so keeping them too would only make the stream fault in
+// read through (unless it keeps them, see Reader.keepsBehind): those went
+// to the kernel's page cache, which serves a re-read of them, so keeping
+// them too would only make the stream fault in
 // and zero fresh memory for every block until the cache is full, on the
 // path of the read (a cold read of 1 GiB spent a fifth of the daemon's CPU
 // zeroing pages).
