@@ -62,7 +62,16 @@ type fileNode struct {
 	// keptETag is the version whose pages the kernel may cache: an open
 	// that finds the same ETag keeps the page cache, any other drops it.
 	keptETag string
+	// failedClose is open (not nil) from a close(2) whose upload failed,
+	// leaving no closer, until the changes are discarded by the release
+	// that follows, written to again, or uploaded after all; an Open
+	// meanwhile waits for it (see awaitFailedCloseLocked).
+	failedClose chan struct{}
 }
+
+// releaseWait bounds how long an open waits for the release of a handle
+// whose close failed to upload (awaitFailedCloseLocked).
+const releaseWait = time.Second
 
 var (
 	_ gofs.NodeGetattrer = (*fileNode)(nil)
@@ -138,6 +147,7 @@ func (n *fileNode) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.Att
 func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	ctx = serverCtx(ctx)
 	n.mu.Lock()
+	n.awaitFailedCloseLocked(ctx)
 	if !n.localLocked() && !n.ac.fresh(n.fsys.opts.AttrTTL) {
 		if err := n.refreshLocked(ctx); err != nil {
 			n.mu.Unlock()
@@ -291,8 +301,47 @@ func (n *fileNode) loadLocked(ctx context.Context, sf *objcache.StagedFile, limi
 	return nil
 }
 
+// awaitFailedCloseLocked waits (n.mu held, dropped meanwhile) while the
+// changes of a handle whose close(2) failed to upload them wait for its
+// release to discard them. The kernel sends RELEASE only after close has
+// returned, and an open that came first took the changes up: a program
+// that closed a file, was told the upload failed, and appended to it
+// again saved the failed bytes after all ("ABBBBC" instead of "AC"). It
+// waits at most releaseWait: a duplicate of the descriptor (which keeps
+// the handle open, with its content, see closeFlush) sends no release.
+func (n *fileNode) awaitFailedCloseLocked(ctx context.Context) {
+	ch := n.failedClose
+	if ch == nil {
+		return
+	}
+	n.mu.Unlock()
+	t := time.NewTimer(releaseWait)
+	timedOut := false
+	select {
+	case <-ch:
+	case <-t.C:
+		timedOut = true
+	case <-ctx.Done():
+	}
+	t.Stop()
+	n.mu.Lock()
+	if timedOut && n.failedClose == ch {
+		n.endFailedCloseLocked() // no release is coming: later opens do not wait
+	}
+}
+
+// endFailedCloseLocked ends the wait of awaitFailedCloseLocked: the
+// changes were discarded, written to again or uploaded.
+func (n *fileNode) endFailedCloseLocked() {
+	if n.failedClose != nil {
+		close(n.failedClose)
+		n.failedClose = nil
+	}
+}
+
 // markDirtyLocked records a local change that has to be uploaded.
 func (n *fileNode) markDirtyLocked() {
+	n.endFailedCloseLocked()
 	n.ac.attr.mtime = time.Now()
 	if !n.dirty && !n.deleted {
 		n.dirty = true
@@ -386,6 +435,9 @@ func (n *fileNode) closeFlush(ctx context.Context, h *handle) syscall.Errno {
 		parent, name = n.withdrawLocked()
 		n.withdrawn = true
 	}
+	if errno != 0 && n.dirty && n.closers == 0 && n.failedClose == nil {
+		n.failedClose = make(chan struct{})
+	}
 	n.mu.Unlock()
 	if parent != nil {
 		// Synchronous, so that the kernel has dropped its entry when
@@ -431,6 +483,7 @@ func (n *fileNode) flushLocked(ctx context.Context) syscall.Errno {
 	}
 	n.up = nil
 	n.endPendingLocked()
+	n.endFailedCloseLocked()
 	n.withdrawn = false
 	a.etag = info.ETag
 	n.ac.set(a)
@@ -683,6 +736,7 @@ func (n *fileNode) copyStagedLocked(size int64) (*objcache.StagedFile, error) {
 // dropStagedLocked forgets local content (uploaded or not), aborting a
 // streaming upload.
 func (n *fileNode) dropStagedLocked() {
+	n.endFailedCloseLocked()
 	if n.dirty {
 		n.dirty = false
 		n.fsys.setDirty(n, false)
